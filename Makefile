@@ -1,0 +1,26 @@
+# The two commands of the README are `make run` and `make test`; both install what they need.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+PORT ?= 3000
+
+.PHONY: run test install stack-stop fmt lint
+
+## Start DynamoDB Local (data kept in .local/dynamodb) + moto, create tables, serve on 127.0.0.1:$(PORT).
+run:
+	PORT=$(PORT) scripts/run.sh
+
+## Every test: unit, HTTP contract, events, concurrency; emulators started and stopped around them.
+test:
+	scripts/test.sh
+
+install:
+	scripts/stack.sh install
+
+stack-stop:
+	scripts/stack.sh stop
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings

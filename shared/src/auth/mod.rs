@@ -1,0 +1,6 @@
+//! Passwords, tokens, the login lockout, and who a request belongs to.
+
+pub mod lockout;
+pub mod passwords;
+pub mod session;
+pub mod tokens;

@@ -1,0 +1,98 @@
+//! The account as the API shows it.
+
+use serde_json::{Map, Value};
+
+use crate::validate::ProfileInput;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub pk: u64,
+    pub username: String,
+    pub nickname: String,
+    pub sex: String,
+    pub age: String,
+    pub email: String,
+    pub phone: String,
+    pub country: String,
+    pub province: String,
+    pub city: String,
+    pub career: String,
+    pub login_type: String,
+    pub img: String,
+    pub date_joined: String,
+    pub roomid: u64,
+    /// Tokens issued in an older epoch are dead (bumped by a password change).
+    pub token_epoch: u64,
+    /// Optimistic-concurrency counter: every write of the record requires the version it read.
+    pub version: u64,
+}
+
+impl User {
+    pub fn new(pk: u64, username: String, login_type: &str, roomid: u64, date_joined: String) -> Self {
+        User {
+            pk,
+            username,
+            nickname: String::new(),
+            sex: "2".into(),
+            age: String::new(),
+            email: String::new(),
+            phone: String::new(),
+            country: String::new(),
+            province: String::new(),
+            city: String::new(),
+            career: String::new(),
+            login_type: login_type.into(),
+            img: String::new(),
+            date_joined,
+            roomid,
+            token_epoch: 0,
+            version: 0,
+        }
+    }
+
+    /// Overwrites the profile fields the input carries; absent ones stay as they are.
+    pub fn apply(&mut self, p: &ProfileInput) {
+        let pairs = [
+            (&mut self.nickname, &p.nickname),
+            (&mut self.sex, &p.sex),
+            (&mut self.age, &p.age),
+            (&mut self.email, &p.email),
+            (&mut self.phone, &p.phone),
+            (&mut self.country, &p.country),
+            (&mut self.province, &p.province),
+            (&mut self.city, &p.city),
+            (&mut self.career, &p.career),
+        ];
+        for (slot, value) in pairs {
+            if let Some(v) = value {
+                slot.clone_from(v);
+            }
+        }
+    }
+
+    /// The seed's user fields, every scalar a string, `password` always empty.
+    pub fn to_fields(&self, token: &str) -> Map<String, Value> {
+        let mut m = Map::with_capacity(18);
+        let mut put = |k: &str, v: &str| {
+            m.insert(k.to_owned(), Value::String(v.to_owned()));
+        };
+        put("pk", &self.pk.to_string());
+        put("username", &self.username);
+        put("password", "");
+        put("nickname", &self.nickname);
+        put("sex", &self.sex);
+        put("age", &self.age);
+        put("email", &self.email);
+        put("phone", &self.phone);
+        put("country", &self.country);
+        put("province", &self.province);
+        put("city", &self.city);
+        put("career", &self.career);
+        put("login_type", &self.login_type);
+        put("img", &self.img);
+        put("date_joined", &self.date_joined);
+        put("roomid", &self.roomid.to_string());
+        put("token", token);
+        m
+    }
+}

@@ -1,0 +1,117 @@
+//! The one error type of the API. Every failure a handler can meet becomes one of these, and
+//! [`ApiError::status`], [`ApiError::id`] and [`ApiError::msg`] are the only place where it
+//! is turned into the FAIL envelope's fields.
+
+use std::borrow::Cow;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not a JSON object (or not UTF-8, or not JSON at all).
+    #[error("malformed body: {0}")]
+    MalformedBody(&'static str),
+    #[error("body larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("{field} is required")]
+    MissingField { field: &'static str },
+    #[error("{field}: {reason}")]
+    InvalidField { field: &'static str, reason: Cow<'static, str> },
+    #[error("authentication required or token invalid")]
+    Unauthorized,
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{field} already taken")]
+    Taken { field: &'static str },
+    /// A concurrent change won a race the caller may simply retry.
+    #[error("concurrent modification")]
+    Contended,
+    #[error("locked for {retry_after} s")]
+    LockedOut { retry_after: u64 },
+    #[error("upstream provider failed: {0}")]
+    BadGateway(String),
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
+        ApiError::InvalidField { field, reason: reason.into() }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::MalformedBody(_) | ApiError::MissingField { .. } | ApiError::InvalidField { .. } => 400,
+            ApiError::Unauthorized | ApiError::BadCredentials => 401,
+            ApiError::Forbidden => 403,
+            ApiError::NotFound(_) => 404,
+            ApiError::MethodNotAllowed => 405,
+            ApiError::Taken { .. } | ApiError::Contended => 409,
+            ApiError::BodyTooLarge(_) => 413,
+            ApiError::LockedOut { .. } => 429,
+            ApiError::BadGateway(_) => 502,
+            ApiError::Unavailable(_) => 503,
+        }
+    }
+
+    /// Stable snake_case id for clients to branch on; `msg` may be reworded, this may not.
+    pub fn id(&self) -> Cow<'static, str> {
+        match self {
+            ApiError::MalformedBody(_) => "malformed_body".into(),
+            ApiError::BodyTooLarge(_) => "body_too_large".into(),
+            ApiError::MissingField { field } => format!("missing_{field}").into(),
+            ApiError::InvalidField { field, .. } => format!("invalid_{field}").into(),
+            ApiError::Unauthorized => "invalid_token".into(),
+            ApiError::BadCredentials => "invalid_credentials".into(),
+            ApiError::Forbidden => "forbidden".into(),
+            ApiError::NotFound(what) => format!("{what}_not_found").into(),
+            ApiError::MethodNotAllowed => "method_not_allowed".into(),
+            ApiError::Taken { field } => format!("{field}_taken").into(),
+            ApiError::Contended => "concurrent_update".into(),
+            ApiError::LockedOut { .. } => "too_many_attempts".into(),
+            ApiError::BadGateway(_) => "provider_error".into(),
+            ApiError::Unavailable(_) => "service_unavailable".into(),
+        }
+    }
+
+    /// Human-readable, in Chinese like the seed. Internal details (SDK errors) stay in the log.
+    pub fn msg(&self) -> String {
+        match self {
+            ApiError::MalformedBody(what) => format!("请求体格式错误：{what}"),
+            ApiError::BodyTooLarge(limit) => format!("请求体过大，最大 {limit} 字节"),
+            ApiError::MissingField { field } => format!("缺少必填字段 {field}"),
+            ApiError::InvalidField { field, reason } => format!("字段 {field} 无效：{reason}"),
+            ApiError::Unauthorized => "token 无效或已过期，请重新登录".into(),
+            ApiError::BadCredentials => "用户名或密码错误".into(),
+            ApiError::Forbidden => "无权操作该资源".into(),
+            ApiError::NotFound(what) => format!("{what} 不存在"),
+            ApiError::MethodNotAllowed => "不支持该请求方法".into(),
+            ApiError::Taken { field } => format!("{field} 已被占用"),
+            ApiError::Contended => "数据已被并发修改，请重试".into(),
+            ApiError::LockedOut { retry_after } => format!("尝试次数过多，请在 {retry_after} 秒后重试"),
+            ApiError::BadGateway(_) => "第三方服务响应异常，请稍后重试".into(),
+            ApiError::Unavailable(_) => "服务暂时不可用，请稍后重试".into(),
+        }
+    }
+
+    /// The field a client should highlight, when the error is about one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ApiError::MissingField { field } | ApiError::InvalidField { field, .. } | ApiError::Taken { field } => {
+                Some(field)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::LockedOut { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}

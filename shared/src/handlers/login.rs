@@ -1,0 +1,30 @@
+//! POST /login/: username and password for a token.
+
+use crate::auth::{lockout, session};
+use crate::validate::{self, USERNAME_MAX};
+use crate::{ApiError, ApiResult, Context};
+
+pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
+    let fields = req.fields()?;
+    let username = fields.required_text("username", USERNAME_MAX)?;
+    let password = validate::password_attempt(&fields, "password")?;
+
+    let creds = lockout::check_password(ctx, &username, password).await?;
+    let (token, record) = session::new_token(ctx, creds.user_pk, creds.token_epoch)?;
+    let clear_failures = async {
+        match creds.failed_logins {
+            0 => Ok(()),
+            _ => ctx.store.clear_login_failures(&username).await,
+        }
+    };
+    let (user, (), ()) =
+        tokio::try_join!(ctx.store.get_user(creds.user_pk), ctx.store.put_token(&token.hash, &record), clear_failures)?;
+    let user = user.ok_or(ApiError::BadCredentials)?;
+    if user.token_epoch != creds.token_epoch {
+        // The password changed between our two reads; this token was born revoked.
+        return Err(ApiError::Contended);
+    }
+    Ok(super::user_response("登录成功", &user, &token.plain))
+}
+
+use crate::http::ApiRequest;

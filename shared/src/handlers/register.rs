@@ -1,0 +1,23 @@
+//! POST /users/: a new password account.
+
+use crate::auth::{passwords, session};
+use crate::domain::User;
+use crate::http::ApiRequest;
+use crate::validate::{self, ProfileInput};
+use crate::{clock, ApiResult, Context};
+
+pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
+    let fields = req.fields()?;
+    let username = validate::username(&fields, "username")?;
+    let password = validate::password(&fields, "password")?;
+    let profile = ProfileInput::parse(&fields, true)?;
+
+    // Numbers and the hash are independent: one round trip of latency for all three.
+    let (pk, roomid, hash) =
+        tokio::try_join!(ctx.store.next_user_pk(), ctx.store.next_room_number(), passwords::hash(password))?;
+    let mut user = User::new(pk, username, "0", roomid, clock::now_rfc3339_micros());
+    user.apply(&profile);
+    let (token, record) = session::new_token(ctx, pk, user.token_epoch)?;
+    ctx.store.create_user(&user, Some(&hash), &token.hash, &record).await?;
+    Ok(super::user_response("创建成功", &user, &token.plain))
+}

@@ -1,0 +1,28 @@
+//! PUT /password/ (and /users/password/): a new password revokes every older token and
+//! returns the one new token.
+
+use crate::auth::{lockout, passwords, session};
+use crate::http::ApiRequest;
+use crate::validate::{self, USERNAME_MAX};
+use crate::{ApiError, ApiResult, Context};
+
+pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
+    let fields = req.fields()?;
+    let username = fields.required_text("username", USERNAME_MAX)?;
+    let old_password = validate::password_attempt(&fields, "old_password")?;
+    let new_password = validate::password(&fields, "password")?;
+
+    let session = session::authenticate(ctx, &req, Some(&fields)).await?;
+    if session.user.username != username {
+        return Err(ApiError::Forbidden);
+    }
+    // A wrong old password counts toward the same lockout as a wrong login.
+    let creds = lockout::check_password(ctx, &username, old_password).await?;
+    if creds.user_pk != session.user.pk {
+        return Err(ApiError::Contended);
+    }
+    let hash = passwords::hash(new_password).await?;
+    let (token, record) = session::new_token(ctx, session.user.pk, session.user.token_epoch + 1)?;
+    let user = ctx.store.change_password(&session.user, &hash, &token.hash, &record).await?;
+    Ok(super::user_response("修改成功", &user, &token.plain))
+}

@@ -1,0 +1,10 @@
+//! API Gateway in, JSON envelope out.
+
+pub mod dispatch;
+pub mod envelope;
+pub mod request;
+pub mod routes;
+
+pub use dispatch::{respond, service};
+pub use envelope::ApiResponse;
+pub use request::ApiRequest;

@@ -1,0 +1,130 @@
+//! The route table: which function answers which method and path. `template.yaml`'s Api events
+//! and the local server are both checked against this one list (tests/routes.rs).
+
+use lambda_http::http::Method;
+
+/// One Lambda function, named like its crate under `functions/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Function {
+    Register,
+    Login,
+    Logout,
+    UserInfo,
+    UserIcon,
+    UserPassword,
+}
+
+impl Function {
+    pub const ALL: &'static [Function] = &[
+        Function::Register,
+        Function::Login,
+        Function::Logout,
+        Function::UserInfo,
+        Function::UserIcon,
+        Function::UserPassword,
+    ];
+
+    /// The crate directory under `functions/` (and the template's `CodeUri`).
+    pub fn crate_name(self) -> &'static str {
+        match self {
+            Function::Register => "register",
+            Function::Login => "login",
+            Function::Logout => "logout",
+            Function::UserInfo => "user_info",
+            Function::UserIcon => "user_icon",
+            Function::UserPassword => "user_password",
+        }
+    }
+}
+
+/// The code that answers one route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handler {
+    Options,
+    Register,
+    Login,
+    Logout,
+    UserInfo,
+    UserIcon,
+    UserPassword,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub method: &'static str,
+    /// API Gateway resource path: no trailing slash, `{pk}` for the path parameter.
+    pub path: &'static str,
+    pub function: Function,
+    pub handler: Handler,
+}
+
+const fn route(method: &'static str, path: &'static str, function: Function, handler: Handler) -> Route {
+    Route { method, path, function, handler }
+}
+
+use Function as F;
+use Handler as H;
+
+pub const ROUTES: &[Route] = &[
+    route("POST", "/users", F::Register, H::Register),
+    route("OPTIONS", "/users", F::Register, H::Options),
+    route("POST", "/login", F::Login, H::Login),
+    route("OPTIONS", "/login", F::Login, H::Options),
+    route("POST", "/logout", F::Logout, H::Logout),
+    route("OPTIONS", "/logout", F::Logout, H::Options),
+    route("PUT", "/users/{pk}", F::UserInfo, H::UserInfo),
+    route("OPTIONS", "/users/{pk}", F::UserInfo, H::Options),
+    route("PUT", "/users/icon/{pk}", F::UserIcon, H::UserIcon),
+    route("OPTIONS", "/users/icon/{pk}", F::UserIcon, H::Options),
+    route("PUT", "/password", F::UserPassword, H::UserPassword),
+    route("OPTIONS", "/password", F::UserPassword, H::Options),
+    route("PUT", "/users/password", F::UserPassword, H::UserPassword),
+    route("OPTIONS", "/users/password", F::UserPassword, H::Options),
+];
+
+/// Drops the trailing slash the seed's paths carry (`/users/` and `/users` are one path).
+pub fn normalise(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/"
+    } else {
+        trimmed
+    }
+}
+
+/// The resource template a concrete path belongs to, with its `{pk}` value; static segments
+/// win over parameters, as in API Gateway (`/users/password` is not user "password").
+pub fn match_path(path: &str) -> Option<(&'static str, Option<String>)> {
+    let segments: Vec<&str> = normalise(path).split('/').skip(1).collect();
+    let mut best: Option<(&'static str, Option<String>, usize)> = None;
+    for route in ROUTES {
+        let template: Vec<&str> = route.path.split('/').skip(1).collect();
+        if template.len() != segments.len() {
+            continue;
+        }
+        let mut param = None;
+        let mut statics = 0;
+        let fits = template.iter().zip(&segments).all(|(t, s)| {
+            if t.starts_with('{') {
+                param = Some((*s).to_owned());
+                !s.is_empty()
+            } else {
+                statics += 1;
+                t == s
+            }
+        });
+        if fits && best.as_ref().is_none_or(|(_, _, n)| statics > *n) {
+            best = Some((route.path, param, statics));
+        }
+    }
+    best.map(|(path, param, _)| (path, param))
+}
+
+/// The methods served on a resource, for `Allow` and 405s.
+pub fn allowed_methods(resource: &str) -> Vec<&'static str> {
+    ROUTES.iter().filter(|r| r.path == resource).map(|r| r.method).collect()
+}
+
+pub fn find(method: &Method, resource: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.path == resource && r.method == method.as_str())
+}

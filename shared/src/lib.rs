@@ -1,0 +1,24 @@
+//! The library behind every Lambda function of the mobile backend.
+//!
+//! Layering: `http` turns API Gateway events into [`http::ApiRequest`]s and results into the
+//! JSON envelope; `handlers` hold one module per endpoint; `auth` owns passwords, tokens and the
+//! login lockout; `store` is the only code that talks to DynamoDB.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod context;
+pub mod domain;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod store;
+pub mod validate;
+
+pub use config::Config;
+pub use context::Context;
+pub use error::ApiError;
+pub use http::routes::{Function, ROUTES};
+
+/// What every handler returns: a success envelope or an [`ApiError`] mapped once to FAIL.
+pub type ApiResult<T = http::envelope::ApiResponse> = Result<T, ApiError>;

@@ -1,0 +1,44 @@
+//! Atomic counters: one UpdateItem each, safe across any number of concurrent Lambdas.
+
+use aws_sdk_dynamodb::types::ReturnValue;
+
+use super::{get_n, key, n, unavailable, Store};
+use crate::ApiError;
+
+/// Account pks: 1, 2, 3 ...
+const USER_PK: &str = "counter#user_pk";
+/// Room numbers, one space for accounts and rooms alike, so no two ever share one.
+const ROOM_NUMBER: &str = "counter#room_number";
+/// The first room number handed out is ROOM_NUMBER_BASE + 1.
+const ROOM_NUMBER_BASE: u64 = 1000;
+
+impl Store {
+    pub async fn next_user_pk(&self) -> Result<u64, ApiError> {
+        self.increment(&self.tables.users, USER_PK, 0).await
+    }
+
+    pub async fn next_room_number(&self) -> Result<u64, ApiError> {
+        self.increment(&self.tables.rooms, ROOM_NUMBER, ROOM_NUMBER_BASE).await
+    }
+
+    async fn increment(&self, table: &str, counter: &str, start: u64) -> Result<u64, ApiError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key(counter)))
+            .update_expression("SET #v = if_not_exists(#v, :start) + :one")
+            .expression_attribute_names("#v", "value")
+            .expression_attribute_values(":start", n(start))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let value = out.attributes().map(|a| get_n(a, "value")).unwrap_or(0);
+        if value == 0 {
+            return Err(ApiError::Unavailable(format!("counter {counter} returned no value")));
+        }
+        Ok(value)
+    }
+}

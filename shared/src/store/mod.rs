@@ -1,0 +1,126 @@
+//! DynamoDB: the only module that talks to it. Integrity lives in the table, not in memory:
+//! uniqueness through claim items written in the same transaction as the record they guard,
+//! numbers from atomic counters, optimistic `version` checks on records that change.
+//!
+//! Every read here is strongly consistent and goes by primary key; no GSI is read on a path
+//! that must see its own writes.
+
+pub mod counters;
+pub mod tokens;
+pub mod users;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+
+use crate::config::Tables;
+use crate::ApiError;
+
+pub use tokens::TokenRecord;
+pub use users::Credentials;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Attribute that is every table's partition key.
+pub const KEY: &str = "id";
+
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) client: Client,
+    pub(crate) tables: Tables,
+}
+
+impl Store {
+    pub fn new(client: Client, tables: Tables) -> Self {
+        Store { client, tables }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// Runs a transaction. `Ok(Err(i))` names the first item whose condition failed, so the
+    /// caller can say which claim was taken. Transactions that lost a race for the same items
+    /// (`TransactionConflict`) are retried: they did not fail, they were merely second.
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), usize>, ApiError> {
+        let mut attempt = 0u32;
+        loop {
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(Ok(())),
+                Err(err) => err,
+            };
+            let conflict = match err.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e)) => {
+                    let reasons = e.cancellation_reasons();
+                    if let Some(i) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
+                        return Ok(Err(i));
+                    }
+                    reasons.iter().any(|r| r.code() == Some("TransactionConflict"))
+                }
+                _ => false,
+            };
+            attempt += 1;
+            if !conflict || attempt >= 8 {
+                return Err(if conflict { ApiError::Contended } else { unavailable(err) });
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+}
+
+/// 10, 20, 40 ... ms with jitter, so racing writers spread out.
+fn backoff(attempt: u32) -> Duration {
+    let mut b = [0u8; 1];
+    let _ = getrandom::fill(&mut b);
+    Duration::from_millis((10u64 << attempt.min(6)) + u64::from(b[0] % 16))
+}
+
+/// Any SDK failure: the caller gets 503, the log gets the full chain.
+pub(crate) fn unavailable<E: std::error::Error>(err: E) -> ApiError {
+    ApiError::Unavailable(DisplayErrorContext(err).to_string())
+}
+
+pub(crate) fn build_err(err: aws_sdk_dynamodb::error::BuildError) -> ApiError {
+    ApiError::Unavailable(format!("request build: {err}"))
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn get_s(item: &Item, name: &str) -> String {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => v.clone(),
+        _ => String::new(),
+    }
+}
+
+pub(crate) fn get_opt_s(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+pub(crate) fn get_n(item: &Item, name: &str) -> u64 {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+pub(crate) fn key(id: impl Into<String>) -> Item {
+    HashMap::from([(KEY.to_owned(), s(id))])
+}

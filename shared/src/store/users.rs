@@ -1,0 +1,316 @@
+//! The user table. Three kinds of item share it, told apart by their key:
+//! - `user#<pk>`: the account record;
+//! - `username#<name>`: the claim that makes the username unique, holding the credentials
+//!   (password hash, token epoch, lockout state) so that login is one read by username;
+//! - `counter#...`: atomic counters (see counters.rs).
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
+
+use super::tokens::TokenRecord;
+use super::{build_err, get_n, get_opt_s, get_s, key, n, s, unavailable, Item, Store, KEY};
+use crate::domain::User;
+use crate::ApiError;
+
+/// What login needs, read in one GetItem by username.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub user_pk: u64,
+    /// None for accounts created by SMS or third-party login: they have no password to try.
+    pub password_hash: Option<String>,
+    pub token_epoch: u64,
+    pub failed_logins: u32,
+    pub locked_until: u64,
+}
+
+fn user_id(pk: u64) -> String {
+    format!("user#{pk}")
+}
+
+fn claim_id(username: &str) -> String {
+    format!("username#{username}")
+}
+
+impl User {
+    fn to_item(&self) -> Item {
+        let mut item = Item::with_capacity(20);
+        item.insert(KEY.into(), s(user_id(self.pk)));
+        item.insert("pk".into(), n(self.pk));
+        for (name, value) in [
+            ("username", &self.username),
+            ("nickname", &self.nickname),
+            ("sex", &self.sex),
+            ("age", &self.age),
+            ("email", &self.email),
+            ("phone", &self.phone),
+            ("country", &self.country),
+            ("province", &self.province),
+            ("city", &self.city),
+            ("career", &self.career),
+            ("login_type", &self.login_type),
+            ("img", &self.img),
+            ("date_joined", &self.date_joined),
+        ] {
+            item.insert(name.into(), s(value.as_str()));
+        }
+        item.insert("roomid".into(), n(self.roomid));
+        item.insert("token_epoch".into(), n(self.token_epoch));
+        item.insert("version".into(), n(self.version));
+        item
+    }
+
+    fn from_item(item: &Item) -> Self {
+        User {
+            pk: get_n(item, "pk"),
+            username: get_s(item, "username"),
+            nickname: get_s(item, "nickname"),
+            sex: get_s(item, "sex"),
+            age: get_s(item, "age"),
+            email: get_s(item, "email"),
+            phone: get_s(item, "phone"),
+            country: get_s(item, "country"),
+            province: get_s(item, "province"),
+            city: get_s(item, "city"),
+            career: get_s(item, "career"),
+            login_type: get_s(item, "login_type"),
+            img: get_s(item, "img"),
+            date_joined: get_s(item, "date_joined"),
+            roomid: get_n(item, "roomid"),
+            token_epoch: get_n(item, "token_epoch"),
+            version: get_n(item, "version"),
+        }
+    }
+}
+
+impl Credentials {
+    fn to_item(&self) -> Item {
+        let mut item = Item::from([
+            (KEY.to_owned(), s(claim_id(&self.username))),
+            ("username".to_owned(), s(self.username.as_str())),
+            ("user_pk".to_owned(), n(self.user_pk)),
+            ("token_epoch".to_owned(), n(self.token_epoch)),
+            ("failed_logins".to_owned(), n(u64::from(self.failed_logins))),
+            ("locked_until".to_owned(), n(self.locked_until)),
+        ]);
+        if let Some(hash) = &self.password_hash {
+            item.insert("password_hash".into(), s(hash.as_str()));
+        }
+        item
+    }
+
+    fn from_item(item: &Item) -> Self {
+        Credentials {
+            username: get_s(item, "username"),
+            user_pk: get_n(item, "user_pk"),
+            password_hash: get_opt_s(item, "password_hash"),
+            token_epoch: get_n(item, "token_epoch"),
+            failed_logins: u32::try_from(get_n(item, "failed_logins")).unwrap_or(u32::MAX),
+            locked_until: get_n(item, "locked_until"),
+        }
+    }
+}
+
+impl Store {
+    fn put_new(&self, table: &str, item: Item) -> Result<TransactWriteItem, ApiError> {
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Writes a user record over the version it was read at.
+    fn put_user_versioned(&self, user: &User) -> Result<TransactWriteItem, ApiError> {
+        let mut next = user.clone();
+        next.version += 1;
+        let put = Put::builder()
+            .table_name(&self.tables.users)
+            .set_item(Some(next.to_item()))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(user.version))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Creates the account, its username claim and its first token in one transaction:
+    /// either all three exist afterwards or none does.
+    pub async fn create_user(
+        &self,
+        user: &User,
+        password_hash: Option<&str>,
+        token_hash: &str,
+        token: &TokenRecord,
+    ) -> Result<(), ApiError> {
+        let creds = Credentials {
+            username: user.username.clone(),
+            user_pk: user.pk,
+            password_hash: password_hash.map(str::to_owned),
+            token_epoch: user.token_epoch,
+            failed_logins: 0,
+            locked_until: 0,
+        };
+        let items = vec![
+            self.put_new(&self.tables.users, creds.to_item())?,
+            self.put_new(&self.tables.users, user.to_item())?,
+            self.token_put(token_hash, token)?,
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(0) => Err(ApiError::Taken { field: "username" }),
+            Err(_) => Err(ApiError::Contended),
+        }
+    }
+
+    pub async fn get_credentials(&self, username: &str) -> Result<Option<Credentials>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(claim_id(username))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item().map(Credentials::from_item))
+    }
+
+    pub async fn get_user(&self, pk: u64) -> Result<Option<User>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(user_id(pk))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item().map(User::from_item))
+    }
+
+    /// Counts one failed password against `username` and returns the new failure count. The
+    /// increment is atomic, so concurrent guesses each count.
+    pub async fn record_login_failure(&self, username: &str) -> Result<u32, ApiError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(claim_id(username))))
+            .update_expression("ADD failed_logins :one")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(out.attributes().map(|a| get_n(a, "failed_logins")).unwrap_or(0) as u32),
+            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(0)
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    /// Locks `username` until `until`, unless a later lock is already set.
+    pub async fn lock_username(&self, username: &str, until: u64) -> Result<(), ApiError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(claim_id(username))))
+            .update_expression("SET locked_until = :until")
+            .condition_expression("attribute_exists(id) AND (attribute_not_exists(locked_until) OR locked_until < :until)")
+            .expression_attribute_values(":until", n(until))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(())
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    pub async fn clear_login_failures(&self, username: &str) -> Result<(), ApiError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(claim_id(username))))
+            .update_expression("SET failed_logins = :zero, locked_until = :zero")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|err| match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(unavailable(err)),
+            })
+    }
+
+    /// Saves a profile change made to `user` as read (same `version`). A new username moves the
+    /// uniqueness claim in the same transaction: the old name is released exactly when the
+    /// new one is taken.
+    pub async fn save_user(&self, user: &User, old_username: &str) -> Result<User, ApiError> {
+        let mut items = Vec::with_capacity(3);
+        items.push(self.put_user_versioned(user)?);
+        if user.username != old_username {
+            let mut creds = self.get_credentials(old_username).await?.ok_or(ApiError::Contended)?;
+            if creds.user_pk != user.pk {
+                return Err(ApiError::Contended);
+            }
+            creds.username = user.username.clone();
+            items.push(self.put_new(&self.tables.users, creds.to_item())?);
+            let delete = Delete::builder()
+                .table_name(&self.tables.users)
+                .set_key(Some(key(claim_id(old_username))))
+                .condition_expression("user_pk = :pk")
+                .expression_attribute_values(":pk", n(user.pk))
+                .build()
+                .map_err(build_err)?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(User { version: user.version + 1, ..user.clone() }),
+            Err(1) => Err(ApiError::Taken { field: "username" }),
+            Err(_) => Err(ApiError::Contended),
+        }
+    }
+
+    /// Sets a new password hash and starts a new token epoch (every older token dies), issuing
+    /// the one token of the new epoch, all in one transaction.
+    pub async fn change_password(
+        &self,
+        user: &User,
+        new_hash: &str,
+        token_hash: &str,
+        token: &TokenRecord,
+    ) -> Result<User, ApiError> {
+        let mut next = user.clone();
+        next.token_epoch = token.epoch;
+        let claim = Update::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(claim_id(&user.username))))
+            .update_expression("SET password_hash = :h, token_epoch = :e, failed_logins = :zero, locked_until = :zero")
+            .condition_expression("user_pk = :pk")
+            .expression_attribute_values(":h", s(new_hash))
+            .expression_attribute_values(":e", n(token.epoch))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":pk", n(user.pk))
+            .build()
+            .map_err(build_err)?;
+        let items = vec![
+            self.put_user_versioned(&next)?,
+            TransactWriteItem::builder().update(claim).build(),
+            self.token_put(token_hash, token)?,
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(User { version: next.version + 1, ..next }),
+            Err(_) => Err(ApiError::Contended),
+        }
+    }
+}

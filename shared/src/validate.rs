@@ -1,0 +1,245 @@
+//! Input checking. Every rule a field obeys lives here, so Register, UserInfo and the login
+//! endpoints cannot drift apart. Inputs are lenient about JSON types (`"age": 25` is fine) and
+//! strict about content.
+
+use serde_json::{Map, Value};
+
+use crate::ApiError;
+
+/// The request body: a JSON object.
+#[derive(Debug, Default)]
+pub struct Fields(Map<String, Value>);
+
+impl Fields {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Fields::default());
+        }
+        let text = std::str::from_utf8(body).map_err(|_| ApiError::MalformedBody("不是有效的 UTF-8"))?;
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => Ok(Fields(map)),
+            Ok(_) => Err(ApiError::MalformedBody("必须是 JSON 对象")),
+            Err(_) => Err(ApiError::MalformedBody("不是有效的 JSON")),
+        }
+    }
+
+    pub fn from_map(map: Map<String, Value>) -> Self {
+        Fields(map)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.get(name).is_some_and(|v| !v.is_null())
+    }
+
+    /// A string field (numbers accepted and turned into their decimal text), absent or null
+    /// giving `None`. Control characters (NUL included) are refused everywhere.
+    pub fn optional_text(&self, field: &'static str, max_chars: usize) -> Result<Option<String>, ApiError> {
+        let text = match self.0.get(field) {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => return Err(ApiError::invalid(field, "必须是字符串")),
+        };
+        if text.chars().count() > max_chars {
+            return Err(ApiError::invalid(field, format!("长度不能超过 {max_chars} 个字符")));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(ApiError::invalid(field, "不能包含控制字符"));
+        }
+        Ok(Some(text))
+    }
+
+    /// A string field that must be present and not blank.
+    pub fn required_text(&self, field: &'static str, max_chars: usize) -> Result<String, ApiError> {
+        match self.optional_text(field, max_chars)? {
+            Some(text) if !text.trim().is_empty() => Ok(text),
+            Some(_) => Err(ApiError::invalid(field, "不能为空")),
+            None => Err(ApiError::MissingField { field }),
+        }
+    }
+
+    /// A boolean; `"true"`/`"false"` strings are accepted like the seed's form posts.
+    pub fn optional_bool(&self, field: &'static str) -> Result<Option<bool>, ApiError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s == "true" => Ok(Some(true)),
+            Some(Value::String(s)) if s == "false" => Ok(Some(false)),
+            Some(_) => Err(ApiError::invalid(field, "必须是 true 或 false")),
+        }
+    }
+}
+
+pub const USERNAME_MAX: usize = 150;
+pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MAX: usize = 128;
+pub const NICKNAME_MAX: usize = 64;
+pub const SHORT_TEXT_MAX: usize = 100;
+pub const EMAIL_MAX: usize = 254;
+pub const URL_MAX: usize = 2048;
+
+/// Django's username rule, Unicode letters allowed: letters, digits and `@ . + - _`.
+pub fn username(fields: &Fields, field: &'static str) -> Result<String, ApiError> {
+    let name = fields.required_text(field, USERNAME_MAX)?;
+    check_username(field, &name)?;
+    Ok(name)
+}
+
+pub fn check_username(field: &'static str, name: &str) -> Result<(), ApiError> {
+    if name.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(field, "只能包含字母、数字和 @ . + - _"))
+    }
+}
+
+pub fn password(fields: &Fields, field: &'static str) -> Result<String, ApiError> {
+    let pw = fields.optional_text(field, PASSWORD_MAX)?.ok_or(ApiError::MissingField { field })?;
+    if pw.chars().count() < PASSWORD_MIN {
+        return Err(ApiError::invalid(field, format!("长度至少 {PASSWORD_MIN} 个字符")));
+    }
+    Ok(pw)
+}
+
+/// A password being checked rather than set: any length up to the maximum, so that a rule
+/// change never locks out an old password, but never unbounded input into argon2.
+pub fn password_attempt(fields: &Fields, field: &'static str) -> Result<String, ApiError> {
+    let pw = fields.optional_text(field, PASSWORD_MAX)?.ok_or(ApiError::MissingField { field })?;
+    if pw.is_empty() {
+        return Err(ApiError::invalid(field, "不能为空"));
+    }
+    Ok(pw)
+}
+
+pub fn parse_pk(raw: &str) -> Result<u64, ApiError> {
+    if raw.is_empty() || raw.len() > 19 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid("pk", "必须是正整数"));
+    }
+    match raw.parse::<u64>() {
+        Ok(pk) if pk > 0 => Ok(pk),
+        _ => Err(ApiError::invalid("pk", "必须是正整数")),
+    }
+}
+
+/// An http(s) URL with a host; anything else (`javascript:`, `data:`) could run in a client.
+pub fn http_url(fields: &Fields, field: &'static str) -> Result<String, ApiError> {
+    let url = fields.required_text(field, URL_MAX)?;
+    check_http_url(field, &url)?;
+    Ok(url)
+}
+
+pub fn check_http_url(field: &'static str, url: &str) -> Result<(), ApiError> {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(|| ApiError::invalid(field, "必须是 http(s) 地址"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || url.chars().any(char::is_whitespace) {
+        return Err(ApiError::invalid(field, "必须是 http(s) 地址"));
+    }
+    Ok(())
+}
+
+/// The optional profile fields every account-writing endpoint accepts.
+#[derive(Debug, Default, Clone)]
+pub struct ProfileInput {
+    pub nickname: Option<String>,
+    pub sex: Option<String>,
+    pub age: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub country: Option<String>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub career: Option<String>,
+}
+
+impl ProfileInput {
+    /// Reads and checks the profile fields; `nickname_required` for account creation.
+    pub fn parse(fields: &Fields, nickname_required: bool) -> Result<Self, ApiError> {
+        let nickname = if nickname_required {
+            Some(fields.required_text("nickname", NICKNAME_MAX)?)
+        } else {
+            match fields.optional_text("nickname", NICKNAME_MAX)? {
+                Some(n) if n.trim().is_empty() => return Err(ApiError::invalid("nickname", "不能为空")),
+                other => other,
+            }
+        };
+        let sex = fields.optional_text("sex", 1)?;
+        if let Some(sex) = &sex {
+            if !matches!(sex.as_str(), "0" | "1" | "2") {
+                return Err(ApiError::invalid("sex", "必须是 0、1 或 2"));
+            }
+        }
+        let age = fields.optional_text("age", 3)?;
+        if let Some(age) = &age {
+            if !age.is_empty() && (!age.bytes().all(|b| b.is_ascii_digit()) || age.parse::<u32>().map_or(true, |a| a > 150)) {
+                return Err(ApiError::invalid("age", "必须是 0 到 150 的整数"));
+            }
+        }
+        let email = fields.optional_text("email", EMAIL_MAX)?;
+        if let Some(email) = &email {
+            if !email.is_empty() && !is_email(email) {
+                return Err(ApiError::invalid("email", "不是有效的邮箱地址"));
+            }
+        }
+        let phone = fields.optional_text("phone", 20)?;
+        if let Some(phone) = &phone {
+            let digits = phone.strip_prefix('+').unwrap_or(phone);
+            if !phone.is_empty() && (digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b' ')) {
+                return Err(ApiError::invalid("phone", "只能包含数字、空格、- 和开头的 +"));
+            }
+        }
+        Ok(ProfileInput {
+            nickname,
+            sex,
+            age,
+            email,
+            phone,
+            country: fields.optional_text("country", SHORT_TEXT_MAX)?,
+            province: fields.optional_text("province", SHORT_TEXT_MAX)?,
+            city: fields.optional_text("city", SHORT_TEXT_MAX)?,
+            career: fields.optional_text("career", SHORT_TEXT_MAX)?,
+        })
+    }
+}
+
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pk_must_be_a_positive_integer() {
+        assert_eq!(parse_pk("42").unwrap(), 42);
+        for bad in ["", "0", "-1", "abc", "1.5", "99999999999999999999", "１"] {
+            assert!(parse_pk(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_must_be_http() {
+        assert!(check_http_url("icon", "https://cdn.example.com/a.png").is_ok());
+        for bad in ["javascript:alert(1)", "data:image/png;base64,xx", "https://", "ftp://x/y", "http://a b"] {
+            assert!(check_http_url("icon", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        assert!(is_email("never@gmail.com"));
+        for bad in ["a", "a@b", "@b.com", "a@@b.com", "a b@c.com", "a@.com"] {
+            assert!(!is_email(bad), "{bad}");
+        }
+    }
+}
