@@ -17,7 +17,12 @@ impl Context {
     }
 
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
-        let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone());
+        Self::with_dynamodb(config, aws_sdk_dynamodb::Client::new(sdk))
+    }
+
+    /// With a DynamoDB client built elsewhere (tests add interceptors to count round trips).
+    pub fn with_dynamodb(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Self {
+        let store = Store::new(dynamodb, config.tables.clone());
         Context { config, store }
     }
 }

@@ -1,1 +1,196 @@
-pub fn placeholder_unused() {}
+//! Test harness: a private local API server per test, on its own tables (a unique prefix in
+//! the shared DynamoDB Local), reached over real HTTP. `make test` starts the emulators and
+//! exports their endpoints.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use local_api::template::Template;
+use serde_json::{json, Value};
+use shared::config::Tables;
+use shared::{Config, Context};
+
+pub use reqwest::Method;
+
+pub type Item = std::collections::HashMap<String, AttributeValue>;
+
+pub struct TestApi {
+    pub base: String,
+    pub ctx: Arc<Context>,
+    pub http: reqwest::Client,
+}
+
+/// An HTTP answer: status, headers and the body parsed as JSON (`Null` when empty).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub raw: Vec<u8>,
+}
+
+impl Answer {
+    pub fn str(&self, field: &str) -> &str {
+        self.body[field].as_str().unwrap_or_else(|| panic!("{field} is not a string in {}", self.body))
+    }
+
+    /// A FAIL envelope whose `code` equals the HTTP status.
+    #[track_caller]
+    pub fn assert_fail(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.body["status"], "FAIL", "{}", self.body);
+        assert_eq!(self.body["code"], status.to_string(), "{}", self.body);
+        assert!(self.body["msg"].as_str().is_some_and(|m| !m.is_empty()), "{}", self.body);
+        assert!(self.body["error"].as_str().is_some_and(|m| !m.is_empty()), "{}", self.body);
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_success(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.body["status"], "SUCCESS", "{}", self.body);
+        assert_eq!(self.body["code"], status.to_string(), "{}", self.body);
+        self
+    }
+}
+
+pub const USER_FIELDS: &[&str] = &[
+    "pk", "username", "password", "nickname", "sex", "age", "email", "phone", "country", "province", "city", "career",
+    "login_type", "img", "date_joined", "roomid", "token",
+];
+
+/// Every user field of API.md present, a JSON string, `password` empty, token 32 hex.
+#[track_caller]
+pub fn assert_user_shape(body: &Value) {
+    for field in USER_FIELDS {
+        assert!(body[field].is_string(), "{field} must be a string in {body}");
+    }
+    assert_eq!(body["password"], "", "password must never leave the server");
+    let token = body["token"].as_str().unwrap();
+    assert!(token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{token}");
+    let date = body["date_joined"].as_str().unwrap();
+    assert!(date.len() == 27 && date.ends_with('Z') && date.as_bytes()[19] == b'.', "{date}");
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh, unique name for this process and call: usernames, table prefixes.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
+        "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `make test`, which starts DynamoDB Local"
+    );
+    aws_config::load_from_env().await
+}
+
+impl TestApi {
+    pub async fn start() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    /// A server with `tweak` applied to the default config (short TTLs, lockouts...).
+    pub async fn with_config(tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config { tables: Tables::local(&unique("t")), ..Config::default() };
+        tweak(&mut config);
+        let ctx = Context::new(config, &sdk_config().await);
+        Self::serve(ctx).await
+    }
+
+    pub async fn serve(ctx: Context) -> Self {
+        let template = Template::load(&Template::default_path()).expect("template.yaml");
+        local_api::tables::create_all(ctx.store.client(), &template, ctx.store.tables()).await.expect("create tables");
+        let ctx = Arc::new(ctx);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(local_api::server::serve(Arc::clone(&ctx), listener));
+        TestApi { base, ctx, http: reqwest::Client::new() }
+    }
+
+    pub fn ddb(&self) -> &Client {
+        self.ctx.store.client()
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        self.send_raw(method, path, bytes, &[]).await
+    }
+
+    pub async fn send_raw(&self, method: Method, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("local server answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let raw = resp.bytes().await.unwrap().to_vec();
+        let body = if raw.is_empty() { Value::Null } else { serde_json::from_slice(&raw).expect("JSON body") };
+        Answer { status, headers, body, raw }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Answer {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// Registers `username` with password `password123` and returns the answer body.
+    pub async fn register(&self, username: &str) -> Value {
+        let a = self
+            .post("/users/", json!({"username": username, "password": "password123", "nickname": "nick"}))
+            .await;
+        a.assert_success(200);
+        a.body
+    }
+
+    pub async fn scan(&self, table: &str) -> Vec<Item> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .ddb()
+                .scan()
+                .table_name(table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(out.items().iter().cloned());
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    /// Every item of every table with all its attributes, as sorted text: equal snapshots
+    /// mean nothing was written.
+    pub async fn all_items(&self) -> Vec<String> {
+        let t = self.ctx.store.tables().clone();
+        let mut out = Vec::new();
+        for table in [t.users, t.tokens, t.rooms] {
+            for item in self.scan(&table).await {
+                let sorted: std::collections::BTreeMap<_, _> = item.into_iter().collect();
+                out.push(format!("{table}: {sorted:?}"));
+            }
+        }
+        out.sort();
+        out
+    }
+}

@@ -1,0 +1,90 @@
+//! Counts the DynamoDB requests each endpoint makes (an SDK interceptor sees every attempt),
+//! prints them, and pins them: a new round trip on a hot path should be a decision, not an
+//! accident.
+
+use std::sync::{Arc, Mutex};
+
+use api_tests::{sdk_config, unique, TestApi};
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use serde_json::json;
+use shared::config::Tables;
+use shared::{Config, Context};
+
+#[derive(Debug, Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "round-trip recorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = ctx.request().headers().get("x-amz-target").unwrap_or("?");
+        self.0.lock().unwrap().push(target.trim_start_matches("DynamoDB_20120810.").to_owned());
+        Ok(())
+    }
+}
+
+impl Recorder {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_round_trips_per_endpoint() {
+    let recorder = Recorder::default();
+    let sdk = sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(recorder.clone()).build(),
+    );
+    let config = Config { tables: Tables::local(&unique("rt")), ..Config::default() };
+    let api = TestApi::serve(Context::with_dynamodb(config, client)).await;
+    recorder.take();
+
+    let name = unique("rt");
+    let mut calls = Vec::new();
+    let reg = api.register(&name).await;
+    calls.push(("register", recorder.take()));
+    let token = reg["token"].as_str().unwrap().to_owned();
+    let pk = reg["pk"].as_str().unwrap().to_owned();
+    api.post("/login/", json!({"username": name, "password": "password123"})).await.assert_success(200);
+    calls.push(("login", recorder.take()));
+    api.put(&format!("/users/{pk}/"), json!({"token": token, "city": "x"})).await.assert_success(200);
+    calls.push(("user_info", recorder.take()));
+    let renamed = unique("rt");
+    api.put(&format!("/users/{pk}/"), json!({"token": token, "username": renamed})).await.assert_success(200);
+    calls.push(("user_info (rename)", recorder.take()));
+    api.put(&format!("/users/icon/{pk}/"), json!({"token": token, "icon": "https://a.example/i.png"})).await.assert_success(200);
+    calls.push(("user_icon", recorder.take()));
+    let pw = api
+        .put("/password/", json!({"username": renamed, "old_password": "password123", "password": "password456", "token": token}))
+        .await;
+    pw.assert_success(200);
+    calls.push(("user_password", recorder.take()));
+    api.post("/logout/", json!({"token": pw.body["token"]})).await.assert_success(200);
+    calls.push(("logout", recorder.take()));
+    api.post("/login/", json!({"username": renamed, "password": "wrong-password"})).await.assert_fail(401);
+    calls.push(("login (wrong password)", recorder.take()));
+
+    for (endpoint, ops) in &calls {
+        println!("round trips {endpoint:<24} {:>2}: {}", ops.len(), ops.join(", "));
+    }
+    let count = |e: &str| calls.iter().find(|(n, _)| *n == e).unwrap().1.len();
+    // register: two counters (parallel) + one transaction; login: credentials, then the
+    // profile read and the token write in parallel (2 sequential round trips).
+    assert_eq!(count("register"), 3);
+    assert_eq!(count("login"), 3);
+    assert_eq!(count("user_info"), 3);
+    assert_eq!(count("user_info (rename)"), 4);
+    assert_eq!(count("user_icon"), 3);
+    assert_eq!(count("user_password"), 4);
+    assert_eq!(count("logout"), 2);
+}

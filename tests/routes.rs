@@ -1,0 +1,64 @@
+//! One route table: `shared::ROUTES` (served by the Lambdas and the local server) must equal
+//! the Api events `template.yaml` deploys, and every function must exist everywhere.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use api_tests::{Method, TestApi};
+use local_api::template::Template;
+use shared::{Function, ROUTES};
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+#[test]
+fn template_events_equal_the_route_table() {
+    let template = Template::load(&Template::default_path()).unwrap();
+    let deployed: BTreeSet<(String, String, String)> =
+        template.api_events().into_iter().map(|e| (e.function, e.method, e.path)).collect();
+    let served: BTreeSet<(String, String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.function.crate_name().to_owned(), r.method.to_owned(), r.path.to_owned()))
+        .collect();
+    assert_eq!(deployed, served);
+}
+
+#[test]
+fn every_function_has_a_crate_a_template_resource_and_a_sample_event() {
+    let template = Template::load(&Template::default_path()).unwrap();
+    let code_uris: BTreeSet<String> = template
+        .resources_of_type("AWS::Serverless::Function")
+        .map(|(_, f)| f["Properties"]["CodeUri"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: BTreeSet<String> = Function::ALL.iter().map(|f| format!("functions/{}", f.crate_name())).collect();
+    assert_eq!(code_uris, expected);
+    for f in Function::ALL {
+        assert!(root().join(format!("functions/{}/Cargo.toml", f.crate_name())).exists(), "{f:?} crate");
+        assert!(root().join(format!("events/{}.json", f.crate_name())).exists(), "{f:?} sample event");
+    }
+}
+
+#[test]
+fn every_function_is_an_arm64_al2023_cargo_lambda_build() {
+    let template = Template::load(&Template::default_path()).unwrap();
+    let globals = &template.root()["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Architectures"][0], "arm64");
+    for (id, f) in template.resources_of_type("AWS::Serverless::Function") {
+        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{id}");
+    }
+}
+
+#[tokio::test]
+async fn the_local_server_reaches_a_handler_on_every_route_with_and_without_slash() {
+    let api = TestApi::start().await;
+    for route in ROUTES {
+        let path = route.path.replace("{pk}", "1");
+        for p in [format!("{path}/"), path.clone()] {
+            let method = Method::from_bytes(route.method.as_bytes()).unwrap();
+            let a = api.send_raw(method, &p, Some(b"{}".to_vec()), &[]).await;
+            assert!(a.status != 404 && a.status != 405, "{} {p}: {} {}", route.method, a.status, a.body);
+        }
+    }
+}
