@@ -83,6 +83,7 @@ async fn dynamodb_round_trips_per_endpoint() {
     assert_eq!(count("register"), 3);
     assert_eq!(count("login"), 3);
     assert_eq!(count("user_info"), 3);
+    assert_eq!(calls.iter().find(|(n, _)| *n == "user_info").unwrap().1[2], "PutItem", "no transaction for one item");
     assert_eq!(count("user_info (rename)"), 4);
     assert_eq!(count("user_icon"), 3);
     assert_eq!(count("user_password"), 4);
