@@ -74,6 +74,23 @@ async fn dynamodb_round_trips_per_endpoint() {
     api.post("/login/", json!({"username": renamed, "password": "wrong-password"})).await.assert_fail(401);
     calls.push(("login (wrong password)", recorder.take()));
 
+    let login = api.post("/login/", json!({"username": renamed, "password": "password456"})).await;
+    let token = login.str("token").to_owned();
+    recorder.take();
+    let room = api.post("/rooms/", json!({"room_alias": unique("rt"), "active": true, "token": token})).await;
+    room.assert_success(201);
+    calls.push(("rooms create", recorder.take()));
+    let room_pk = room.str("pk").to_owned();
+    api.get("/rooms/?page=1").await.assert_success(200);
+    calls.push(("rooms list", recorder.take()));
+    api.get(&format!("/rooms/{room_pk}/")).await.assert_success(200);
+    calls.push(("rooms get", recorder.take()));
+    api.put(&format!("/rooms/{room_pk}/"), json!({"active": false, "token": token})).await.assert_success(200);
+    calls.push(("rooms update", recorder.take()));
+    let del = api.send_raw(reqwest::Method::DELETE, &format!("/rooms/{room_pk}/?token={token}"), None, &[]).await;
+    assert_eq!(del.status, 204);
+    calls.push(("rooms delete", recorder.take()));
+
     for (endpoint, ops) in &calls {
         println!("round trips {endpoint:<24} {:>2}: {}", ops.len(), ops.join(", "));
     }
@@ -88,4 +105,12 @@ async fn dynamodb_round_trips_per_endpoint() {
     assert_eq!(count("user_icon"), 3);
     assert_eq!(count("user_password"), 4);
     assert_eq!(count("logout"), 2);
+    assert_eq!(count("rooms create"), 5);
+    // The list is the active count plus one Query of the sparse index: never a Scan.
+    let list = &calls.iter().find(|(n, _)| *n == "rooms list").unwrap().1;
+    assert_eq!(list.iter().filter(|op| op.as_str() == "Query").count(), 1, "{list:?}");
+    assert!(!list.iter().any(|op| op == "Scan"), "{list:?}");
+    assert_eq!(count("rooms get"), 1);
+    assert_eq!(count("rooms update"), 4);
+    assert_eq!(count("rooms delete"), 4);
 }

@@ -96,3 +96,26 @@ impl User {
         m
     }
 }
+
+/// A room as stored; `owner_pk` is the account that created it (only it may change it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub pk: u64,
+    pub roomid: u64,
+    pub room_alias: String,
+    pub active: bool,
+    pub owner_pk: u64,
+    pub version: u64,
+}
+
+impl Room {
+    /// The seed's room fields: strings, except `active`, a boolean.
+    pub fn to_fields(&self) -> Map<String, Value> {
+        let mut m = Map::with_capacity(4);
+        m.insert("pk".into(), Value::String(self.pk.to_string()));
+        m.insert("roomid".into(), Value::String(self.roomid.to_string()));
+        m.insert("room_alias".into(), Value::String(self.room_alias.clone()));
+        m.insert("active".into(), Value::Bool(self.active));
+        m
+    }
+}

@@ -6,6 +6,7 @@ pub mod login;
 pub mod logout;
 pub mod options;
 pub mod register;
+pub mod rooms;
 pub mod user_icon;
 pub mod user_info;
 pub mod user_password;

@@ -53,6 +53,11 @@ async fn handle(ctx: &Context, function: Function, req: Request) -> ApiResult {
         Handler::UserInfo => handlers::user_info::handle(ctx, req).await,
         Handler::UserIcon => handlers::user_icon::handle(ctx, req).await,
         Handler::UserPassword => handlers::user_password::handle(ctx, req).await,
+        Handler::RoomsList => handlers::rooms::list(ctx, req).await,
+        Handler::RoomGet => handlers::rooms::get(ctx, req).await,
+        Handler::RoomCreate => handlers::rooms::create(ctx, req).await,
+        Handler::RoomUpdate => handlers::rooms::update(ctx, req).await,
+        Handler::RoomDelete => handlers::rooms::delete(ctx, req).await,
     }
 }
 

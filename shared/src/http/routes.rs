@@ -12,6 +12,7 @@ pub enum Function {
     UserInfo,
     UserIcon,
     UserPassword,
+    Rooms,
 }
 
 impl Function {
@@ -22,6 +23,7 @@ impl Function {
         Function::UserInfo,
         Function::UserIcon,
         Function::UserPassword,
+        Function::Rooms,
     ];
 
     /// The crate directory under `functions/` (and the template's `CodeUri`).
@@ -33,6 +35,7 @@ impl Function {
             Function::UserInfo => "user_info",
             Function::UserIcon => "user_icon",
             Function::UserPassword => "user_password",
+            Function::Rooms => "rooms",
         }
     }
 }
@@ -47,6 +50,11 @@ pub enum Handler {
     UserInfo,
     UserIcon,
     UserPassword,
+    RoomsList,
+    RoomGet,
+    RoomCreate,
+    RoomUpdate,
+    RoomDelete,
 }
 
 #[derive(Debug)]
@@ -80,6 +88,13 @@ pub const ROUTES: &[Route] = &[
     route("OPTIONS", "/password", F::UserPassword, H::Options),
     route("PUT", "/users/password", F::UserPassword, H::UserPassword),
     route("OPTIONS", "/users/password", F::UserPassword, H::Options),
+    route("GET", "/rooms", F::Rooms, H::RoomsList),
+    route("POST", "/rooms", F::Rooms, H::RoomCreate),
+    route("OPTIONS", "/rooms", F::Rooms, H::Options),
+    route("GET", "/rooms/{pk}", F::Rooms, H::RoomGet),
+    route("PUT", "/rooms/{pk}", F::Rooms, H::RoomUpdate),
+    route("DELETE", "/rooms/{pk}", F::Rooms, H::RoomDelete),
+    route("OPTIONS", "/rooms/{pk}", F::Rooms, H::Options),
 ];
 
 /// Drops the trailing slash the seed's paths carry (`/users/` and `/users` are one path).

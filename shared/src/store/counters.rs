@@ -9,12 +9,18 @@ use crate::ApiError;
 const USER_PK: &str = "counter#user_pk";
 /// Room numbers, one space for accounts and rooms alike, so no two ever share one.
 const ROOM_NUMBER: &str = "counter#room_number";
+/// Room pks: 1, 2, 3 ...
+const ROOM_PK: &str = "counter#room_pk";
 /// The first room number handed out is ROOM_NUMBER_BASE + 1.
 const ROOM_NUMBER_BASE: u64 = 1000;
 
 impl Store {
     pub async fn next_user_pk(&self) -> Result<u64, ApiError> {
         self.increment(&self.tables.users, USER_PK, 0).await
+    }
+
+    pub async fn next_room_pk(&self) -> Result<u64, ApiError> {
+        self.increment(&self.tables.rooms, ROOM_PK, 0).await
     }
 
     pub async fn next_room_number(&self) -> Result<u64, ApiError> {

@@ -6,6 +6,7 @@
 //! that must see its own writes.
 
 pub mod counters;
+pub mod rooms;
 pub mod tokens;
 pub mod users;
 
@@ -68,7 +69,7 @@ impl Store {
                 _ => false,
             };
             attempt += 1;
-            if !conflict || attempt >= 8 {
+            if !conflict || attempt >= 12 {
                 return Err(if conflict { ApiError::Contended } else { unavailable(err) });
             }
             tokio::time::sleep(backoff(attempt)).await;
@@ -76,11 +77,12 @@ impl Store {
     }
 }
 
-/// 10, 20, 40 ... ms with jitter, so racing writers spread out.
+/// 10, 20, 40 ... 160 ms, each with up to as much again of jitter, so racing writers spread out.
 fn backoff(attempt: u32) -> Duration {
-    let mut b = [0u8; 1];
+    let base = 10u64 << attempt.min(4);
+    let mut b = [0u8; 2];
     let _ = getrandom::fill(&mut b);
-    Duration::from_millis((10u64 << attempt.min(6)) + u64::from(b[0] % 16))
+    Duration::from_millis(base + u64::from(u16::from_le_bytes(b)) % base)
 }
 
 /// Any SDK failure: the caller gets 503, the log gets the full chain.

@@ -1,0 +1,128 @@
+//! /rooms/: the list and single room are public; creating, changing and deleting need a
+//! token, and changes are for the room's creator only.
+
+use serde_json::Value;
+
+use crate::auth::session::{self, Session};
+use crate::domain::Room;
+use crate::http::{ApiRequest, ApiResponse};
+use crate::validate::{self, Fields};
+use crate::{ApiError, ApiResult, Context};
+
+pub const PAGE_SIZE_DEFAULT: u64 = 30;
+pub const PAGE_SIZE_MAX: u64 = 100;
+const ALIAS_MAX: usize = 64;
+
+/// GET /rooms/?page=&pageSize=[&after=]: active rooms in pk order.
+pub async fn list(ctx: &Context, req: ApiRequest) -> ApiResult {
+    let page = query_number(&req, "page")?.unwrap_or(1);
+    let size = query_number(&req, "pageSize")?.unwrap_or(PAGE_SIZE_DEFAULT).min(PAGE_SIZE_MAX);
+    // `after` (the previous page's `next`) reads only this page, however deep it is.
+    let after = req.query_param("after").filter(|a| !a.is_empty()).map(|a| {
+        validate::parse_pk(a).map_err(|_| ApiError::invalid("after", "必须是上一页返回的 next"))
+    });
+    let after = after.transpose()?;
+    let skip = match after {
+        Some(_) => 0,
+        None => usize::try_from((page - 1).saturating_mul(size)).unwrap_or(usize::MAX),
+    };
+    let limit = usize::try_from(size).unwrap_or(usize::MAX);
+    let (total, rooms) = tokio::try_join!(ctx.store.count_active_rooms(), async {
+        if skip == usize::MAX {
+            return Ok(crate::store::rooms::RoomPage { rooms: Vec::new(), next: None });
+        }
+        ctx.store.list_active_rooms(after, skip, limit).await
+    })?;
+    let total_pages = total.div_ceil(size).max(1);
+    let mut fields = serde_json::Map::new();
+    fields.insert("pageSize".into(), size.to_string().into());
+    fields.insert("currentPage".into(), page.to_string().into());
+    fields.insert("totalPage".into(), total_pages.to_string().into());
+    fields.insert("total".into(), total.to_string().into());
+    fields.insert("next".into(), rooms.next.map(|pk| pk.to_string()).unwrap_or_default().into());
+    fields.insert("results".into(), Value::Array(rooms.rooms.iter().map(|r| Value::Object(r.to_fields())).collect()));
+    Ok(ApiResponse::ok("查询成功", fields))
+}
+
+/// GET /rooms/{pk}/
+pub async fn get(ctx: &Context, req: ApiRequest) -> ApiResult {
+    let pk = req.path_pk()?;
+    let room = ctx.store.get_room(pk).await?.ok_or(ApiError::NotFound("room"))?;
+    Ok(ApiResponse::ok("查询成功", room.to_fields()))
+}
+
+/// POST /rooms/: a new room owned by the caller, numbered from the space accounts share.
+pub async fn create(ctx: &Context, req: ApiRequest) -> ApiResult {
+    let fields = req.fields()?;
+    let room_alias = alias(&fields)?.ok_or(ApiError::MissingField { field: "room_alias" })?;
+    let active = fields.optional_bool("active")?.unwrap_or(false);
+    let session = session::authenticate(ctx, &req, Some(&fields)).await?;
+
+    let (pk, roomid) = tokio::try_join!(ctx.store.next_room_pk(), ctx.store.next_room_number())?;
+    let room = Room { pk, roomid, room_alias, active, owner_pk: session.user.pk, version: 0 };
+    ctx.store.create_room(&room).await?;
+    Ok(ApiResponse::ok("创建成功", room.to_fields()).with_status(201))
+}
+
+/// PUT /rooms/{pk}/: `active` and `room_alias` of one's own room.
+pub async fn update(ctx: &Context, req: ApiRequest) -> ApiResult {
+    let pk = req.path_pk()?;
+    let fields = req.fields()?;
+    let active = fields.optional_bool("active")?;
+    let room_alias = alias(&fields)?;
+    let session = session::authenticate(ctx, &req, Some(&fields)).await?;
+    let room = owned_room(ctx, &session, pk).await?;
+
+    let mut updated = room.clone();
+    if let Some(active) = active {
+        updated.active = active;
+    }
+    if let Some(alias) = room_alias {
+        updated.room_alias = alias;
+    }
+    if updated == room {
+        return Ok(ApiResponse::ok("修改成功", room.to_fields()));
+    }
+    let saved = ctx.store.update_room(&room, &updated).await?;
+    Ok(ApiResponse::ok("修改成功", saved.to_fields()))
+}
+
+/// DELETE /rooms/{pk}/: 204 with an empty body.
+pub async fn delete(ctx: &Context, req: ApiRequest) -> ApiResult {
+    let pk = req.path_pk()?;
+    let fields = req.fields()?;
+    let session = session::authenticate(ctx, &req, Some(&fields)).await?;
+    let room = owned_room(ctx, &session, pk).await?;
+    ctx.store.delete_room(&room).await?;
+    Ok(ApiResponse::no_content())
+}
+
+async fn owned_room(ctx: &Context, session: &Session, pk: u64) -> Result<Room, ApiError> {
+    let room = ctx.store.get_room(pk).await?.ok_or(ApiError::NotFound("room"))?;
+    if room.owner_pk != session.user.pk {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(room)
+}
+
+fn alias(fields: &Fields) -> Result<Option<String>, ApiError> {
+    if !fields.contains("room_alias") {
+        return Ok(None);
+    }
+    let alias = fields.required_text("room_alias", ALIAS_MAX)?;
+    if alias.trim() != alias {
+        return Err(ApiError::invalid("room_alias", "首尾不能有空白"));
+    }
+    Ok(Some(alias))
+}
+
+/// A positive integer query parameter; anything else is 400, never a silent default.
+fn query_number(req: &ApiRequest, name: &'static str) -> Result<Option<u64>, ApiError> {
+    match req.query_param(name) {
+        None => Ok(None),
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(n) if n >= 1 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(n)),
+            _ => Err(ApiError::invalid(name, "必须是正整数")),
+        },
+    }
+}

@@ -1,0 +1,241 @@
+//! The room table. Items, told apart by their key:
+//! - `room#<pk>`: the room. Active rooms also carry `active_shard`, which puts them, and only
+//!   them, into the sparse `ActiveRooms` index (partition `active_shard`, sort `pk`): listing
+//!   reads active rooms in pk order without touching the inactive million.
+//! - `alias#<alias>`: the claim that keeps `room_alias` unique.
+//! - `stats#active_rooms`: the number of active rooms, changed in the same transaction as every
+//!   room write that changes it, so `total` is one GetItem instead of a count.
+//! - `counter#...`: room pks and the room-number space shared with accounts (counters.rs).
+
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+
+use super::{build_err, get_n, get_s, key, n, s, unavailable, Item, Store, KEY};
+use crate::domain::Room;
+use crate::ApiError;
+
+pub const ACTIVE_INDEX: &str = "ActiveRooms";
+/// One partition of the index holds every active room: a few thousand small items, far below a
+/// partition's limits, and the only layout that keeps a global pk order without merging.
+const ACTIVE_SHARD: &str = "1";
+const ACTIVE_COUNT: &str = "stats#active_rooms";
+
+fn room_id(pk: u64) -> String {
+    format!("room#{pk}")
+}
+
+fn alias_id(alias: &str) -> String {
+    format!("alias#{alias}")
+}
+
+/// One page of active rooms, and where the next one starts.
+pub struct RoomPage {
+    pub rooms: Vec<Room>,
+    /// pk of the last room returned when more rooms follow.
+    pub next: Option<u64>,
+}
+
+impl Room {
+    fn to_item(&self) -> Item {
+        let mut item = Item::from([
+            (KEY.to_owned(), s(room_id(self.pk))),
+            ("pk".to_owned(), n(self.pk)),
+            ("roomid".to_owned(), n(self.roomid)),
+            ("room_alias".to_owned(), s(self.room_alias.as_str())),
+            ("active".to_owned(), AttributeValue::Bool(self.active)),
+            ("owner_pk".to_owned(), n(self.owner_pk)),
+            ("version".to_owned(), n(self.version)),
+        ]);
+        if self.active {
+            item.insert("active_shard".into(), s(ACTIVE_SHARD));
+        }
+        item
+    }
+
+    fn from_item(item: &Item) -> Self {
+        Room {
+            pk: get_n(item, "pk"),
+            roomid: get_n(item, "roomid"),
+            room_alias: get_s(item, "room_alias"),
+            active: matches!(item.get("active"), Some(AttributeValue::Bool(true))),
+            owner_pk: get_n(item, "owner_pk"),
+            version: get_n(item, "version"),
+        }
+    }
+}
+
+impl Store {
+    fn active_count_change(&self, delta: i64) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(&self.tables.rooms)
+            .set_key(Some(key(ACTIVE_COUNT)))
+            .update_expression("ADD #v :d")
+            .expression_attribute_names("#v", "value")
+            .expression_attribute_values(":d", AttributeValue::N(delta.to_string()))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn alias_claim(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, ApiError> {
+        let put = Put::builder()
+            .table_name(&self.tables.rooms)
+            .set_item(Some(Item::from([(KEY.to_owned(), s(alias_id(alias))), ("room_pk".to_owned(), n(room_pk))])))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn alias_release(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, ApiError> {
+        let delete = Delete::builder()
+            .table_name(&self.tables.rooms)
+            .set_key(Some(key(alias_id(alias))))
+            .condition_expression("room_pk = :pk")
+            .expression_attribute_values(":pk", n(room_pk))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Creates the room with its alias claim (and its place in the active count).
+    pub async fn create_room(&self, room: &Room) -> Result<(), ApiError> {
+        let mut items = vec![self.alias_claim(&room.room_alias, room.pk)?];
+        let put = Put::builder()
+            .table_name(&self.tables.rooms)
+            .set_item(Some(room.to_item()))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(build_err)?;
+        items.push(TransactWriteItem::builder().put(put).build());
+        if room.active {
+            items.push(self.active_count_change(1)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(0) => Err(ApiError::Taken { field: "room_alias" }),
+            Err(_) => Err(ApiError::Contended),
+        }
+    }
+
+    pub async fn get_room(&self, pk: u64) -> Result<Option<Room>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.rooms)
+            .set_key(Some(key(room_id(pk))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item().map(Room::from_item))
+    }
+
+    /// Writes `updated` over `current` (as read: same version), moving the alias claim and the
+    /// active count with it in one transaction.
+    pub async fn update_room(&self, current: &Room, updated: &Room) -> Result<Room, ApiError> {
+        let next = Room { version: current.version + 1, ..updated.clone() };
+        let put = Put::builder()
+            .table_name(&self.tables.rooms)
+            .set_item(Some(next.to_item()))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(current.version))
+            .build()
+            .map_err(build_err)?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        let alias_moves = current.room_alias != updated.room_alias;
+        if alias_moves {
+            items.push(self.alias_claim(&updated.room_alias, current.pk)?);
+            items.push(self.alias_release(&current.room_alias, current.pk)?);
+        }
+        if current.active != updated.active {
+            items.push(self.active_count_change(if updated.active { 1 } else { -1 })?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(next),
+            Err(1) if alias_moves => Err(ApiError::Taken { field: "room_alias" }),
+            Err(_) => Err(ApiError::Contended),
+        }
+    }
+
+    /// Deletes the room and releases its alias; its room number is never handed out again.
+    pub async fn delete_room(&self, room: &Room) -> Result<(), ApiError> {
+        let delete = Delete::builder()
+            .table_name(&self.tables.rooms)
+            .set_key(Some(key(room_id(room.pk))))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(room.version))
+            .build()
+            .map_err(build_err)?;
+        let mut items =
+            vec![TransactWriteItem::builder().delete(delete).build(), self.alias_release(&room.room_alias, room.pk)?];
+        if room.active {
+            items.push(self.active_count_change(-1)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(ApiError::Contended),
+        }
+    }
+
+    pub async fn count_active_rooms(&self) -> Result<u64, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.rooms)
+            .set_key(Some(key(ACTIVE_COUNT)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item().map(|i| get_n(i, "value")).unwrap_or(0))
+    }
+
+    /// Active rooms in pk order: `skip` of them passed over, then up to `limit`, starting after
+    /// pk `after` when given. The index holds only active rooms, so the items read are the
+    /// skipped and returned ones, never the inactive rest of the table.
+    pub async fn list_active_rooms(&self, after: Option<u64>, skip: usize, limit: usize) -> Result<RoomPage, ApiError> {
+        let mut start: Option<Item> = after.map(|pk| {
+            Item::from([
+                (KEY.to_owned(), s(room_id(pk))),
+                ("pk".to_owned(), n(pk)),
+                ("active_shard".to_owned(), s(ACTIVE_SHARD)),
+            ])
+        });
+        let wanted = skip + limit + 1; // one more tells whether a next page exists
+        let mut seen: Vec<Room> = Vec::with_capacity(limit + 1);
+        let mut passed = 0usize;
+        loop {
+            let remaining = wanted - passed - seen.len();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.rooms)
+                .index_name(ACTIVE_INDEX)
+                .key_condition_expression("active_shard = :s")
+                .expression_attribute_values(":s", s(ACTIVE_SHARD))
+                .set_exclusive_start_key(start.take())
+                .limit(i32::try_from(remaining.min(1000)).unwrap_or(1000))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                if passed < skip {
+                    passed += 1;
+                } else {
+                    seen.push(Room::from_item(item));
+                }
+            }
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() || passed + seen.len() >= wanted {
+                break;
+            }
+        }
+        let next = if seen.len() > limit {
+            seen.truncate(limit);
+            seen.last().map(|r| r.pk)
+        } else {
+            None
+        };
+        Ok(RoomPage { rooms: seen, next })
+    }
+}
