@@ -46,7 +46,9 @@ async fn dynamodb_round_trips_per_endpoint() {
         aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(recorder.clone()).build(),
     );
     let config = Config { tables: Tables::local(&unique("rt")), ..Config::default() };
-    let api = TestApi::serve(Context::with_dynamodb(config, client)).await;
+    let mut ctx = Context::new(config, &sdk);
+    ctx.store = shared::store::Store::new(client, ctx.config.tables.clone());
+    let api = TestApi::serve(ctx).await;
     recorder.take();
 
     let name = unique("rt");

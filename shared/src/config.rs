@@ -32,6 +32,43 @@ pub struct LockoutPolicy {
     pub max: Duration,
 }
 
+/// SMS captcha settings: the channel costs money per message, so every limit is configurable
+/// and enforced in DynamoDB.
+#[derive(Clone, Debug)]
+pub struct SmsConfig {
+    /// Country calling codes a `+` number may have (default: mainland China only).
+    pub allowed_countries: Vec<String>,
+    /// Text of the SMS; `{code}` is replaced by the code.
+    pub message_template: String,
+    /// Key of the HMAC under which codes are stored; the same in every function.
+    pub code_secret: String,
+    pub code_ttl: Duration,
+    pub max_attempts: u32,
+    /// Minimum time between two sends to one phone.
+    pub resend_interval: Duration,
+    pub phone_limit: u32,
+    pub phone_window: Duration,
+    pub ip_limit: u32,
+    pub ip_window: Duration,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            allowed_countries: vec!["86".into()],
+            message_template: "您的验证码是{code}，5分钟内有效。".into(),
+            code_secret: "local-development-only-captcha-secret".into(),
+            code_ttl: Duration::from_secs(300),
+            max_attempts: 5,
+            resend_interval: Duration::from_secs(60),
+            phone_limit: 10,
+            phone_window: Duration::from_secs(24 * 3600),
+            ip_limit: 20,
+            ip_window: Duration::from_secs(3600),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub tables: Tables,
@@ -40,6 +77,7 @@ pub struct Config {
     pub cors_allow_origin: String,
     /// Largest request body accepted; API.md fixes it at 64 KiB.
     pub max_body_bytes: usize,
+    pub sms: SmsConfig,
 }
 
 impl Default for Config {
@@ -54,6 +92,7 @@ impl Default for Config {
             },
             cors_allow_origin: "*".into(),
             max_body_bytes: 64 * 1024,
+            sms: SmsConfig::default(),
         }
     }
 }
@@ -85,6 +124,43 @@ impl Config {
         }
         if let Some(v) = var("CORS_ALLOW_ORIGIN") {
             c.cors_allow_origin = v;
+        }
+        let sms = &mut c.sms;
+        if let Some(v) = var("SMS_ALLOWED_COUNTRIES") {
+            sms.allowed_countries = v.split(',').map(|c| c.trim().trim_start_matches('+').to_owned()).filter(|c| !c.is_empty()).collect();
+            if sms.allowed_countries.iter().any(|c| c.len() > 3 || !c.bytes().all(|b| b.is_ascii_digit())) {
+                return Err("SMS_ALLOWED_COUNTRIES must be calling codes like 86,852".into());
+            }
+        }
+        if let Some(v) = var("SMS_MESSAGE_TEMPLATE") {
+            if !v.contains("{code}") {
+                return Err("SMS_MESSAGE_TEMPLATE must contain {code}".into());
+            }
+            sms.message_template = v;
+        }
+        if let Some(v) = var("CAPTCHA_SECRET") {
+            if v.len() < 32 {
+                return Err("CAPTCHA_SECRET must be at least 32 characters".into());
+            }
+            sms.code_secret = v;
+        }
+        if let Some(v) = seconds("CAPTCHA_TTL_SECONDS")? {
+            sms.code_ttl = v;
+        }
+        if let Some(v) = seconds("SMS_RESEND_SECONDS")? {
+            sms.resend_interval = v;
+        }
+        if let Some(v) = var("SMS_PHONE_LIMIT") {
+            sms.phone_limit = v.parse().map_err(|_| "SMS_PHONE_LIMIT must be a number")?;
+        }
+        if let Some(v) = seconds("SMS_PHONE_WINDOW_SECONDS")? {
+            sms.phone_window = v;
+        }
+        if let Some(v) = var("SMS_IP_LIMIT") {
+            sms.ip_limit = v.parse().map_err(|_| "SMS_IP_LIMIT must be a number")?;
+        }
+        if let Some(v) = seconds("SMS_IP_WINDOW_SECONDS")? {
+            sms.ip_window = v;
         }
         Ok(c)
     }

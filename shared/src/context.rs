@@ -5,6 +5,8 @@ use crate::{store::Store, Config};
 pub struct Context {
     pub config: Config,
     pub store: Store,
+    #[cfg(feature = "sms")]
+    pub sms: crate::sms::SmsSender,
 }
 
 impl Context {
@@ -17,13 +19,13 @@ impl Context {
     }
 
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
-        Self::with_dynamodb(config, aws_sdk_dynamodb::Client::new(sdk))
-    }
-
-    /// With a DynamoDB client built elsewhere (tests add interceptors to count round trips).
-    pub fn with_dynamodb(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Self {
-        let store = Store::new(dynamodb, config.tables.clone());
-        Context { config, store }
+        let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone());
+        Context {
+            #[cfg(feature = "sms")]
+            sms: crate::sms::SmsSender::new(sdk, &config.sms),
+            config,
+            store,
+        }
     }
 }
 

@@ -32,6 +32,11 @@ pub enum ApiError {
     Contended,
     #[error("locked for {retry_after} s")]
     LockedOut { retry_after: u64 },
+    /// A paid or abusable channel's limit (SMS sends per phone and per source IP).
+    #[error("rate limited ({id}) for {retry_after} s")]
+    RateLimited { id: &'static str, retry_after: u64 },
+    #[error("captcha wrong, used, expired or dead")]
+    InvalidCaptcha,
     #[error("upstream provider failed: {0}")]
     BadGateway(String),
     #[error("backend unavailable: {0}")]
@@ -46,13 +51,13 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::MalformedBody(_) | ApiError::MissingField { .. } | ApiError::InvalidField { .. } => 400,
-            ApiError::Unauthorized | ApiError::BadCredentials => 401,
+            ApiError::Unauthorized | ApiError::BadCredentials | ApiError::InvalidCaptcha => 401,
             ApiError::Forbidden => 403,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::Taken { .. } | ApiError::Contended => 409,
             ApiError::BodyTooLarge(_) => 413,
-            ApiError::LockedOut { .. } => 429,
+            ApiError::LockedOut { .. } | ApiError::RateLimited { .. } => 429,
             ApiError::BadGateway(_) => 502,
             ApiError::Unavailable(_) => 503,
         }
@@ -73,6 +78,8 @@ impl ApiError {
             ApiError::Taken { field } => format!("{field}_taken").into(),
             ApiError::Contended => "concurrent_update".into(),
             ApiError::LockedOut { .. } => "too_many_attempts".into(),
+            ApiError::RateLimited { id, .. } => (*id).into(),
+            ApiError::InvalidCaptcha => "invalid_captcha".into(),
             ApiError::BadGateway(_) => "provider_error".into(),
             ApiError::Unavailable(_) => "service_unavailable".into(),
         }
@@ -93,6 +100,8 @@ impl ApiError {
             ApiError::Taken { field } => format!("{field} 已被占用"),
             ApiError::Contended => "数据已被并发修改，请重试".into(),
             ApiError::LockedOut { retry_after } => format!("尝试次数过多，请在 {retry_after} 秒后重试"),
+            ApiError::RateLimited { retry_after, .. } => format!("请求过于频繁，请在 {retry_after} 秒后重试"),
+            ApiError::InvalidCaptcha => "验证码错误或已失效".into(),
             ApiError::BadGateway(_) => "第三方服务响应异常，请稍后重试".into(),
             ApiError::Unavailable(_) => "服务暂时不可用，请稍后重试".into(),
         }
@@ -110,7 +119,7 @@ impl ApiError {
 
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::LockedOut { retry_after } => Some(*retry_after),
+            ApiError::LockedOut { retry_after } | ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@
 //! JSON envelope; `handlers` hold one module per endpoint; `auth` owns passwords, tokens and the
 //! login lockout; `store` is the only code that talks to DynamoDB.
 
+pub mod accounts;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -12,8 +13,11 @@ pub mod domain;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod phone;
 pub mod store;
 pub mod validate;
+#[cfg(feature = "sms")]
+pub mod sms;
 
 pub use config::Config;
 pub use context::Context;

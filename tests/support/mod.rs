@@ -198,3 +198,35 @@ impl TestApi {
         out
     }
 }
+
+/// A mainland mobile number no other test (or process) uses, as typed and in E.164.
+pub fn unique_phone() -> (String, String) {
+    let n = (std::process::id() % 9_999) * 10_000 + NEXT.fetch_add(1, Ordering::Relaxed) % 10_000;
+    let national = format!("139{n:08}");
+    let e164 = format!("+86{national}");
+    (national, e164)
+}
+
+/// The SMS moto recorded for `phone_e164`, oldest first, exactly as the phone would show them.
+pub async fn sms_for(phone_e164: &str) -> Vec<String> {
+    let moto = std::env::var("MOTO_URL").expect("MOTO_URL is set by `make test`");
+    let data: Value = reqwest::get(format!("{moto}/moto-api/data.json")).await.unwrap().json().await.unwrap();
+    data["sns"]["SMS"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter(|m| m["phone_number"] == phone_e164)
+                .map(|m| m["message"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The 6-digit code of the latest SMS to `phone_e164`.
+pub async fn latest_code(phone_e164: &str) -> String {
+    let messages = sms_for(phone_e164).await;
+    let last = messages.last().unwrap_or_else(|| panic!("no SMS to {phone_e164}"));
+    let digits: String = last.chars().filter(char::is_ascii_digit).collect();
+    assert!(digits.len() >= 6, "{last}");
+    digits[..6].to_owned()
+}

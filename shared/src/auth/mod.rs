@@ -1,5 +1,6 @@
 //! Passwords, tokens, the login lockout, and who a request belongs to.
 
+pub mod captcha;
 pub mod lockout;
 pub mod passwords;
 pub mod session;

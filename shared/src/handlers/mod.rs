@@ -5,6 +5,9 @@
 pub mod login;
 pub mod logout;
 pub mod options;
+#[cfg(feature = "sms")]
+pub mod phone_captcha;
+pub mod phone_login;
 pub mod register;
 pub mod rooms;
 pub mod user_icon;

@@ -58,6 +58,12 @@ async fn handle(ctx: &Context, function: Function, req: Request) -> ApiResult {
         Handler::RoomCreate => handlers::rooms::create(ctx, req).await,
         Handler::RoomUpdate => handlers::rooms::update(ctx, req).await,
         Handler::RoomDelete => handlers::rooms::delete(ctx, req).await,
+        #[cfg(feature = "sms")]
+        Handler::PhoneCaptcha => handlers::phone_captcha::handle(ctx, req).await,
+        // Only the phone_captcha function, built with the SNS client, is ever routed here.
+        #[cfg(not(feature = "sms"))]
+        Handler::PhoneCaptcha => Err(ApiError::NotFound("route")),
+        Handler::PhoneLogin => handlers::phone_login::handle(ctx, req).await,
     }
 }
 

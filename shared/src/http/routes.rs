@@ -13,6 +13,8 @@ pub enum Function {
     UserIcon,
     UserPassword,
     Rooms,
+    PhoneCaptcha,
+    PhoneLogin,
 }
 
 impl Function {
@@ -24,6 +26,8 @@ impl Function {
         Function::UserIcon,
         Function::UserPassword,
         Function::Rooms,
+        Function::PhoneCaptcha,
+        Function::PhoneLogin,
     ];
 
     /// The crate directory under `functions/` (and the template's `CodeUri`).
@@ -36,6 +40,8 @@ impl Function {
             Function::UserIcon => "user_icon",
             Function::UserPassword => "user_password",
             Function::Rooms => "rooms",
+            Function::PhoneCaptcha => "phone_captcha",
+            Function::PhoneLogin => "phone_login",
         }
     }
 }
@@ -55,6 +61,8 @@ pub enum Handler {
     RoomCreate,
     RoomUpdate,
     RoomDelete,
+    PhoneCaptcha,
+    PhoneLogin,
 }
 
 #[derive(Debug)]
@@ -95,6 +103,9 @@ pub const ROUTES: &[Route] = &[
     route("PUT", "/rooms/{pk}", F::Rooms, H::RoomUpdate),
     route("DELETE", "/rooms/{pk}", F::Rooms, H::RoomDelete),
     route("OPTIONS", "/rooms/{pk}", F::Rooms, H::Options),
+    route("POST", "/phonelogin", F::PhoneCaptcha, H::PhoneCaptcha),
+    route("OPTIONS", "/phonelogin", F::PhoneCaptcha, H::Options),
+    route("GET", "/phonelogin", F::PhoneLogin, H::PhoneLogin),
 ];
 
 /// Drops the trailing slash the seed's paths carry (`/users/` and `/users` are one path).

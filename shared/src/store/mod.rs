@@ -5,6 +5,7 @@
 //! Every read here is strongly consistent and goes by primary key; no GSI is read on a path
 //! that must see its own writes.
 
+pub mod captcha;
 pub mod counters;
 pub mod rooms;
 pub mod tokens;
@@ -47,10 +48,11 @@ impl Store {
         &self.tables
     }
 
-    /// Runs a transaction. `Ok(Err(i))` names the first item whose condition failed, so the
-    /// caller can say which claim was taken. Transactions that lost a race for the same items
-    /// (`TransactionConflict`) are retried: they did not fail, they were merely second.
-    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), usize>, ApiError> {
+    /// Runs a transaction. `Ok(Err(r))` names the first item whose condition failed (and what
+    /// it held, for items that ask for it), so the caller can say which claim was taken.
+    /// Transactions that lost a race for the same items (`TransactionConflict`) are retried:
+    /// they did not fail, they were merely second.
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Rejected>, ApiError> {
         let mut attempt = 0u32;
         loop {
             let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
@@ -61,8 +63,8 @@ impl Store {
             let conflict = match err.as_service_error() {
                 Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e)) => {
                     let reasons = e.cancellation_reasons();
-                    if let Some(i) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
-                        return Ok(Err(i));
+                    if let Some(index) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
+                        return Ok(Err(Rejected { index, item: reasons[index].item().cloned() }));
                     }
                     reasons.iter().any(|r| r.code() == Some("TransactionConflict"))
                 }
@@ -75,6 +77,13 @@ impl Store {
             tokio::time::sleep(backoff(attempt)).await;
         }
     }
+}
+
+/// The item of a transaction whose condition failed.
+#[derive(Debug)]
+pub(crate) struct Rejected {
+    pub index: usize,
+    pub item: Option<Item>,
 }
 
 /// 10, 20, 40 ... 160 ms, each with up to as much again of jitter, so racing writers spread out.

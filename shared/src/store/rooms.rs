@@ -112,7 +112,7 @@ impl Store {
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(0) => Err(ApiError::Taken { field: "room_alias" }),
+            Err(r) if r.index == 0 => Err(ApiError::Taken { field: "room_alias" }),
             Err(_) => Err(ApiError::Contended),
         }
     }
@@ -152,7 +152,7 @@ impl Store {
         }
         match self.transact(items).await? {
             Ok(()) => Ok(next),
-            Err(1) if alias_moves => Err(ApiError::Taken { field: "room_alias" }),
+            Err(r) if r.index == 1 && alias_moves => Err(ApiError::Taken { field: "room_alias" }),
             Err(_) => Err(ApiError::Contended),
         }
     }

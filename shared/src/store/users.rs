@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::tokens::TokenRecord;
-use super::{build_err, get_n, get_opt_s, get_s, key, n, s, unavailable, Item, Store, KEY};
+use super::{build_err, Rejected, get_n, get_opt_s, get_s, key, n, s, unavailable, Item, Store, KEY};
 use crate::domain::User;
 use crate::ApiError;
 
@@ -137,12 +137,15 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Creates the account, its username claim and its first token in one transaction:
-    /// either all three exist afterwards or none does.
+    /// Creates the account, its username claim, its first token and, for accounts reached
+    /// through a verified phone or a provider id, the claim on that identity, in one
+    /// transaction: either all exist afterwards or none does. A taken username is
+    /// `Taken { field: "username" }`, a taken identity `Taken { field: "identity" }`.
     pub async fn create_user(
         &self,
         user: &User,
         password_hash: Option<&str>,
+        identity: Option<&str>,
         token_hash: &str,
         token: &TokenRecord,
     ) -> Result<(), ApiError> {
@@ -154,16 +157,35 @@ impl Store {
             failed_logins: 0,
             locked_until: 0,
         };
-        let items = vec![
+        let mut items = vec![
             self.put_new(&self.tables.users, creds.to_item())?,
             self.put_new(&self.tables.users, user.to_item())?,
             self.token_put(token_hash, token)?,
         ];
+        if let Some(identity) = identity {
+            let claim = Item::from([(KEY.to_owned(), s(identity)), ("user_pk".to_owned(), n(user.pk))]);
+            items.push(self.put_new(&self.tables.users, claim)?);
+        }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(0) => Err(ApiError::Taken { field: "username" }),
+            Err(r) if r.index == 0 => Err(ApiError::Taken { field: "username" }),
+            Err(r) if r.index == 3 => Err(ApiError::Taken { field: "identity" }),
             Err(_) => Err(ApiError::Contended),
         }
+    }
+
+    /// The account an identity claim (`phone#+86...`) belongs to.
+    pub async fn get_identity(&self, identity: &str) -> Result<Option<u64>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(identity)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item().map(|i| get_n(i, "user_pk")))
     }
 
     pub async fn get_credentials(&self, username: &str) -> Result<Option<Credentials>, ApiError> {
@@ -278,13 +300,13 @@ impl Store {
         let outcome = if items.len() == 1 { self.put_alone(items.remove(0)).await? } else { self.transact(items).await? };
         match outcome {
             Ok(()) => Ok(User { version: user.version + 1, ..user.clone() }),
-            Err(1) => Err(ApiError::Taken { field: "username" }),
+            Err(r) if r.index == 1 => Err(ApiError::Taken { field: "username" }),
             Err(_) => Err(ApiError::Contended),
         }
     }
 
     /// A lone conditional Put costs half the write capacity of a one-item transaction.
-    async fn put_alone(&self, item: TransactWriteItem) -> Result<Result<(), usize>, ApiError> {
+    async fn put_alone(&self, item: TransactWriteItem) -> Result<Result<(), Rejected>, ApiError> {
         let put = item.put.ok_or_else(|| ApiError::Unavailable("put_alone needs a Put".into()))?;
         let result = self
             .client
@@ -298,7 +320,9 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(Ok(())),
-            Err(err) if matches!(err.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => Ok(Err(0)),
+            Err(err) if matches!(err.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {
+                Ok(Err(Rejected { index: 0, item: None }))
+            }
             Err(err) => Err(unavailable(err)),
         }
     }

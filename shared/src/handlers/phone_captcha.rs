@@ -1,0 +1,41 @@
+//! POST /phonelogin/: sends a 6-digit code by SMS. The code is never in a response or a log.
+
+use serde_json::Map;
+
+use crate::auth::captcha;
+use crate::http::{ApiRequest, ApiResponse};
+use crate::phone::Phone;
+use crate::store::captcha::{CaptchaRecord, SendSlot};
+use crate::{clock, ApiResult, Context};
+
+pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
+    let fields = req.fields()?;
+    let raw = fields.required_text("phone", 32)?;
+    let cfg = &ctx.config.sms;
+    let phone = Phone::parse(&raw, &cfg.allowed_countries)?;
+
+    let code = captcha::generate()?;
+    let now = clock::now_unix();
+    let record = CaptchaRecord {
+        code_hash: captcha::digest(&cfg.code_secret, &phone.e164, &code),
+        sent_at: now,
+        expires_at: now + cfg.code_ttl.as_secs(),
+        attempts: 0,
+    };
+    let source_ip = req.source_ip.as_deref().unwrap_or("unknown");
+    let slot = SendSlot { phone: &phone.e164, source_ip, now };
+    ctx.store.reserve_sms(&slot, &record, cfg).await?;
+
+    let text = cfg.message_template.replace("{code}", &code);
+    if let Err(err) = ctx.sms.send(&phone.e164, &text).await {
+        // The SMS never left: the phone keeps its slot and its daily allowance.
+        if let Err(release) = ctx.store.release_sms(&slot, &record, cfg).await {
+            tracing::error!(error = %release, "could not release an unsent SMS reservation");
+        }
+        return Err(err);
+    }
+    let mut fields = Map::new();
+    fields.insert("expires_in".into(), cfg.code_ttl.as_secs().to_string().into());
+    fields.insert("resend_after".into(), cfg.resend_interval.as_secs().to_string().into());
+    Ok(ApiResponse::ok("验证码已发送", fields))
+}

@@ -1,0 +1,52 @@
+//! GET /phonelogin/?phone=&captcha=: a verified phone logs into the account that verified it
+//! first, or a new one. Only this endpoint's claim (`phone#<e164>`) links a phone to an
+//! account: a phone typed into Register or UserInfo is unverified contact data and leads
+//! nowhere.
+
+use crate::auth::captcha;
+use crate::domain::User;
+use crate::http::ApiRequest;
+use crate::phone::Phone;
+use crate::{accounts, clock, ApiError, ApiResult, Context};
+
+pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
+    let body = req.fields()?;
+    // The seed sends both in the query string; a JSON body is accepted too.
+    let param = |name: &'static str, max: usize| -> Result<String, ApiError> {
+        match req.query_param(name) {
+            Some(value) => body_free_text(name, value, max),
+            None => body.required_text(name, max),
+        }
+    };
+    let raw_phone = param("phone", 32)?;
+    let code = param("captcha", 6)?;
+    let cfg = &ctx.config.sms;
+    let phone = Phone::parse(&raw_phone, &cfg.allowed_countries)?;
+    captcha::check_format(&code)?;
+
+    let now = clock::now_unix();
+    let hash = captcha::digest(&cfg.code_secret, &phone.e164, &code);
+    if let Err(stored) = ctx.store.consume_captcha(&phone.e164, &hash, cfg.max_attempts, now).await? {
+        if let Some(stored) = stored {
+            if stored.code_hash != hash && stored.expires_at > now && stored.attempts < cfg.max_attempts {
+                ctx.store.count_captcha_failure(&phone.e164, &stored.code_hash).await?;
+            }
+        }
+        return Err(ApiError::InvalidCaptcha);
+    }
+
+    let mut draft = User::new(0, String::new(), "0", 0, String::new());
+    draft.nickname = phone.masked();
+    draft.phone = phone.e164.clone();
+    let identity = format!("phone#{}", phone.e164);
+    let username = format!("phone_{}", &phone.e164[1..]);
+    let login = accounts::login_with_identity(ctx, &identity, &username, draft).await?;
+    Ok(super::user_response("登录成功", &login.user, &login.token.plain))
+}
+
+/// A query-string value under the same length and character rules as a body field.
+fn body_free_text(name: &'static str, value: &str, max: usize) -> Result<String, ApiError> {
+    let mut map = serde_json::Map::new();
+    map.insert(name.to_owned(), value.into());
+    crate::validate::Fields::from_map(map).required_text(name, max)
+}
