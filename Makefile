@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PORT ?= 3000
 
-.PHONY: run test install stack-stop fmt lint
+.PHONY: run test bench install stack-stop fmt lint
 
 ## Start DynamoDB Local (data kept in .local/dynamodb) + moto, create tables, serve on 127.0.0.1:$(PORT).
 run:
@@ -24,3 +24,7 @@ fmt:
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+## Figures (argon2id time, endpoint latencies through the local server); release build, prints only.
+bench:
+	scripts/bench.sh

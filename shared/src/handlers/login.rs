@@ -1,6 +1,7 @@
 //! POST /login/: username and password for a token.
 
 use crate::auth::{lockout, session};
+use crate::http::ApiRequest;
 use crate::validate::{self, USERNAME_MAX};
 use crate::{ApiError, ApiResult, Context};
 
@@ -26,5 +27,3 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     }
     Ok(super::user_response("登录成功", &user, &token.plain))
 }
-
-use crate::http::ApiRequest;

@@ -79,6 +79,22 @@ impl Store {
     }
 }
 
+impl Store {
+    /// One item by key, strongly consistent: every read here must see the writes before it.
+    pub(crate) async fn get(&self, table: &str, id: impl Into<String>) -> Result<Option<Item>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+}
+
 /// The item of a transaction whose condition failed.
 #[derive(Debug)]
 pub(crate) struct Rejected {

@@ -118,16 +118,7 @@ impl Store {
     }
 
     pub async fn get_room(&self, pk: u64) -> Result<Option<Room>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.rooms)
-            .set_key(Some(key(room_id(pk))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out.item().map(Room::from_item))
+        Ok(self.get(&self.tables.rooms, room_id(pk)).await?.as_ref().map(Room::from_item))
     }
 
     /// Writes `updated` over `current` (as read: same version), moving the alias claim and the
@@ -178,16 +169,7 @@ impl Store {
     }
 
     pub async fn count_active_rooms(&self) -> Result<u64, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.rooms)
-            .set_key(Some(key(ACTIVE_COUNT)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out.item().map(|i| get_n(i, "value")).unwrap_or(0))
+        Ok(self.get(&self.tables.rooms, ACTIVE_COUNT).await?.as_ref().map(|i| get_n(i, "value")).unwrap_or(0))
     }
 
     /// Active rooms in pk order: `skip` of them passed over, then up to `limit`, starting after

@@ -50,16 +50,7 @@ impl Store {
     }
 
     pub async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.tokens)
-            .set_key(Some(key(hash)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out.item().map(TokenRecord::from_item))
+        Ok(self.get(&self.tables.tokens, hash).await?.as_ref().map(TokenRecord::from_item))
     }
 
     /// Deletes the token and returns what it was, in one round trip.

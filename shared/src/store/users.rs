@@ -176,42 +176,15 @@ impl Store {
 
     /// The account an identity claim (`phone#+86...`) belongs to.
     pub async fn get_identity(&self, identity: &str) -> Result<Option<u64>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.users)
-            .set_key(Some(key(identity)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out.item().map(|i| get_n(i, "user_pk")))
+        Ok(self.get(&self.tables.users, identity).await?.as_ref().map(|i| get_n(i, "user_pk")))
     }
 
     pub async fn get_credentials(&self, username: &str) -> Result<Option<Credentials>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.users)
-            .set_key(Some(key(claim_id(username))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out.item().map(Credentials::from_item))
+        Ok(self.get(&self.tables.users, claim_id(username)).await?.as_ref().map(Credentials::from_item))
     }
 
     pub async fn get_user(&self, pk: u64) -> Result<Option<User>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.users)
-            .set_key(Some(key(user_id(pk))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out.item().map(User::from_item))
+        Ok(self.get(&self.tables.users, user_id(pk)).await?.as_ref().map(User::from_item))
     }
 
     /// Counts one failed password against `username` and returns the new failure count. The

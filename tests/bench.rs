@@ -1,0 +1,118 @@
+//! `make bench`: the figures behind the project's speed claims, printed, never asserted.
+//! - argon2id (m=19 MiB, t=2, p=1) hash and verify time on this machine;
+//! - end-to-end latency of the hot endpoints through the local server, DynamoDB Local under it
+//!   (DynamoDB Local is a Java emulator: read the numbers relative to each other, not as AWS's).
+
+use std::time::{Duration, Instant};
+
+use api_tests::{unique, TestApi};
+use serde_json::json;
+
+fn summary(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let p = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{name:<28} n={:<4} min {:>7.2} ms   p50 {:>7.2} ms   p95 {:>7.2} ms   max {:>7.2} ms",
+        samples.len(),
+        ms(samples[0]),
+        ms(p(0.5)),
+        ms(p(0.95)),
+        ms(*samples.last().unwrap())
+    );
+}
+
+async fn time<F, Fut>(n: usize, mut f: F) -> Vec<Duration>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = Instant::now();
+        f(i).await;
+        out.push(start.elapsed());
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    println!("profile: {}", if cfg!(debug_assertions) { "debug" } else { "release" });
+    let hashes: Vec<Duration> = (0..20)
+        .map(|_| {
+            let start = Instant::now();
+            shared::auth::passwords::hash_blocking("correct horse battery").unwrap();
+            start.elapsed()
+        })
+        .collect();
+    summary("argon2id hash", hashes);
+    let phc = shared::auth::passwords::hash_blocking("correct horse battery").unwrap();
+    let verifies: Vec<Duration> = (0..20)
+        .map(|_| {
+            let start = Instant::now();
+            assert!(shared::auth::passwords::verify_blocking("correct horse battery", &phc));
+            start.elapsed()
+        })
+        .collect();
+    summary("argon2id verify", verifies);
+
+    let api = TestApi::start().await;
+    let names: Vec<String> = (0..30).map(|_| unique("bench")).collect();
+    let mut tokens = Vec::new();
+    let mut pks = Vec::new();
+    let register = time(names.len(), |i| {
+        let body = json!({"username": names[i], "password": "password123", "nickname": "b"});
+        let api = &api;
+        async move {
+            let a = api.post("/users/", body).await;
+            a.assert_success(200);
+        }
+    })
+    .await;
+    summary("POST /users/ (register)", register);
+    let login = time(names.len(), |i| {
+        let body = json!({"username": names[i], "password": "password123"});
+        let api = &api;
+        async move {
+            api.post("/login/", body).await.assert_success(200);
+        }
+    })
+    .await;
+    summary("POST /login/", login);
+    for name in &names {
+        let a = api.post("/login/", json!({"username": name, "password": "password123"})).await;
+        tokens.push(a.str("token").to_owned());
+        pks.push(a.str("pk").to_owned());
+    }
+    let info = time(names.len(), |i| {
+        let path = format!("/users/{}/", pks[i]);
+        let body = json!({"token": tokens[i], "city": format!("c{i}")});
+        let api = &api;
+        async move {
+            api.put(&path, body).await.assert_success(200);
+        }
+    })
+    .await;
+    summary("PUT /users/{pk}/", info);
+    for i in 0..60 {
+        let a = api.post("/rooms/", json!({"room_alias": unique("br"), "active": i % 2 == 0, "token": tokens[0]})).await;
+        a.assert_success(201);
+    }
+    let list = time(50, |_| {
+        let api = &api;
+        async move {
+            api.get("/rooms/?page=1&pageSize=30").await.assert_success(200);
+        }
+    })
+    .await;
+    summary("GET /rooms/ (page 1 of 30)", list);
+    let tokens_gen: Vec<Duration> = (0..1000)
+        .map(|_| {
+            let start = Instant::now();
+            shared::auth::tokens::generate().unwrap();
+            start.elapsed()
+        })
+        .collect();
+    summary("token generate + sha256", tokens_gen);
+}
