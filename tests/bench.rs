@@ -13,7 +13,7 @@ fn summary(name: &str, mut samples: Vec<Duration>) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let p = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     println!(
-        "{name:<28} n={:<4} min {:>7.2} ms   p50 {:>7.2} ms   p95 {:>7.2} ms   max {:>7.2} ms",
+        "{name:<28} n={:<4} min {:>8.3} ms   p50 {:>8.3} ms   p95 {:>8.3} ms   max {:>8.3} ms",
         samples.len(),
         ms(samples[0]),
         ms(p(0.5)),
