@@ -2,6 +2,7 @@
 //! - `user#<pk>`: the account record;
 //! - `username#<name>`: the claim that makes the username unique, holding the credentials
 //!   (password hash, token epoch, lockout state) so that login is one read by username;
+//! - `sns#<login_type>#<snsid>`: the claim that links a third-party identity to one account;
 //! - `counter#...`: atomic counters (see counters.rs).
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -31,6 +32,26 @@ fn user_id(pk: u64) -> String {
 
 fn claim_id(username: &str) -> String {
     format!("username#{username}")
+}
+
+/// A uniqueness claim, beside the username's, that a new account takes in the same transaction
+/// that creates it, so that exactly one account ever owns the claimed identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    id: String,
+    /// The request field named in the `Taken` error when someone else holds the claim.
+    field: &'static str,
+}
+
+impl Claim {
+    /// The third-party identity (login_type, snsid).
+    pub fn sns(login_type: &str, snsid: &str) -> Self {
+        Claim { id: format!("sns#{login_type}#{snsid}"), field: "snsid" }
+    }
+
+    fn to_item(&self, user_pk: u64) -> Item {
+        Item::from([(KEY.to_owned(), s(self.id.as_str())), ("user_pk".to_owned(), n(user_pk))])
+    }
 }
 
 impl User {
@@ -137,12 +158,15 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Creates the account, its username claim and its first token in one transaction:
-    /// either all three exist afterwards or none does.
+    /// Creates the account, its username claim, its `claims` and its first token in one
+    /// transaction: either all exist afterwards or none does. A claim someone else holds is
+    /// `Taken` with the claim's field (the `claims` are checked first, so a taken identity is
+    /// reported even when the username is taken too).
     pub async fn create_user(
         &self,
         user: &User,
         password_hash: Option<&str>,
+        claims: &[Claim],
         token_hash: &str,
         token: &TokenRecord,
     ) -> Result<(), ApiError> {
@@ -154,16 +178,34 @@ impl Store {
             failed_logins: 0,
             locked_until: 0,
         };
-        let items = vec![
-            self.put_new(&self.tables.users, creds.to_item())?,
-            self.put_new(&self.tables.users, user.to_item())?,
-            self.token_put(token_hash, token)?,
-        ];
+        let mut items = Vec::with_capacity(claims.len() + 3);
+        for claim in claims {
+            items.push(self.put_new(&self.tables.users, claim.to_item(user.pk))?);
+        }
+        items.push(self.put_new(&self.tables.users, creds.to_item())?);
+        items.push(self.put_new(&self.tables.users, user.to_item())?);
+        items.push(self.token_put(token_hash, token)?);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(0) => Err(ApiError::Taken { field: "username" }),
+            Err(i) if i < claims.len() => Err(ApiError::Taken { field: claims[i].field }),
+            Err(i) if i == claims.len() => Err(ApiError::Taken { field: "username" }),
             Err(_) => Err(ApiError::Contended),
         }
+    }
+
+    /// The account holding `claim`, if any (strongly consistent: a claim written a moment ago
+    /// by a concurrent request is seen).
+    pub async fn claim_owner(&self, claim: &Claim) -> Result<Option<u64>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(claim.id.as_str())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item().map(|item| get_n(item, "user_pk")))
     }
 
     pub async fn get_credentials(&self, username: &str) -> Result<Option<Credentials>, ApiError> {
