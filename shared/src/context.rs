@@ -5,6 +5,11 @@ use crate::{store::Store, Config};
 pub struct Context {
     pub config: Config,
     pub store: Store,
+    /// The one outbound HTTPS client of third-party login, built here once per cold start.
+    /// Only crates that serve /snslogin/ enable the feature: the other functions neither
+    /// build nor link it.
+    #[cfg(feature = "sns-providers")]
+    pub providers: crate::social::Providers,
 }
 
 impl Context {
@@ -23,7 +28,12 @@ impl Context {
     /// With a DynamoDB client built elsewhere (tests add interceptors to count round trips).
     pub fn with_dynamodb(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Self {
         let store = Store::new(dynamodb, config.tables.clone());
-        Context { config, store }
+        Context {
+            #[cfg(feature = "sns-providers")]
+            providers: crate::social::Providers::new(config.sns.clone()),
+            config,
+            store,
+        }
     }
 }
 

@@ -6,6 +6,8 @@ pub mod login;
 pub mod logout;
 pub mod options;
 pub mod register;
+#[cfg(feature = "sns-providers")]
+pub mod sns_login;
 pub mod user_icon;
 pub mod user_info;
 pub mod user_password;

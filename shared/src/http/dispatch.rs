@@ -53,6 +53,12 @@ async fn handle(ctx: &Context, function: Function, req: Request) -> ApiResult {
         Handler::UserInfo => handlers::user_info::handle(ctx, req).await,
         Handler::UserIcon => handlers::user_icon::handle(ctx, req).await,
         Handler::UserPassword => handlers::user_password::handle(ctx, req).await,
+        #[cfg(feature = "sns-providers")]
+        Handler::SnsLogin => handlers::sns_login::handle(ctx, req).await,
+        // Built without the provider client: this is another function, and `route_of` has
+        // already refused a route that is not its own.
+        #[cfg(not(feature = "sns-providers"))]
+        Handler::SnsLogin => Err(ApiError::NotFound("route")),
     }
 }
 

@@ -12,6 +12,7 @@ pub enum Function {
     UserInfo,
     UserIcon,
     UserPassword,
+    SnsLogin,
 }
 
 impl Function {
@@ -22,6 +23,7 @@ impl Function {
         Function::UserInfo,
         Function::UserIcon,
         Function::UserPassword,
+        Function::SnsLogin,
     ];
 
     /// The crate directory under `functions/` (and the template's `CodeUri`).
@@ -33,6 +35,7 @@ impl Function {
             Function::UserInfo => "user_info",
             Function::UserIcon => "user_icon",
             Function::UserPassword => "user_password",
+            Function::SnsLogin => "sns_login",
         }
     }
 }
@@ -47,6 +50,7 @@ pub enum Handler {
     UserInfo,
     UserIcon,
     UserPassword,
+    SnsLogin,
 }
 
 #[derive(Debug)]
@@ -80,6 +84,8 @@ pub const ROUTES: &[Route] = &[
     route("OPTIONS", "/password", F::UserPassword, H::Options),
     route("PUT", "/users/password", F::UserPassword, H::UserPassword),
     route("OPTIONS", "/users/password", F::UserPassword, H::Options),
+    route("POST", "/snslogin", F::SnsLogin, H::SnsLogin),
+    route("OPTIONS", "/snslogin", F::SnsLogin, H::Options),
 ];
 
 /// Drops the trailing slash the seed's paths carry (`/users/` and `/users` are one path).
