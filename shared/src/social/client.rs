@@ -12,7 +12,7 @@ use hyper::{Method, Request, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 /// Token checks answer in well under a kilobyte; anything near this is not one.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -54,7 +54,14 @@ impl HttpClient {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        HttpClient { inner: Client::builder(TokioExecutor::new()).build(https), timeout }
+        // A warm sandbox is frozen between invocations while providers close idle keep-alive
+        // connections (often after 30-60 s); a login must not fail on one of those, so idle
+        // connections are dropped well before.
+        let inner = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(15))
+            .build(https);
+        HttpClient { inner, timeout }
     }
 
     pub async fn get(&self, url: &str) -> Result<Answer, String> {
