@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use api_tests::stand_in::StandIns;
 use api_tests::{sdk_config, unique, TestApi};
 use serde_json::Value;
 use shared::config::Tables;
@@ -25,6 +26,8 @@ const SEQUENCE: &[(&str, u16)] = &[
     ("logout", 200),
     ("phone_captcha", 200),
     ("phone_login", 200),
+    // Verified against a stand-in WeChat that knows the sample's token and openid.
+    ("sns_login", 201),
 ];
 
 /// The token the sample files carry; replaced by the live one before each call.
@@ -52,7 +55,11 @@ async fn every_sample_event_runs_through_lambda_http_and_its_handler() {
     listed.sort();
     assert_eq!(files, listed, "every events/ file is replayed, and only those");
 
-    let config = Config { tables: Tables::local(&unique("ev")), ..Config::default() };
+    let providers = StandIns::start().await;
+    let sns: Value = serde_json::from_str(read_event("sns_login")["body"].as_str().unwrap()).unwrap();
+    providers.wechat.grant(sns["access_token"].as_str().unwrap(), sns["snsid"].as_str().unwrap(), "");
+    let mut config = Config { tables: Tables::local(&unique("ev")), ..Config::default() };
+    providers.configure(&mut config);
     let api = TestApi::serve(Context::new(config, &sdk_config().await)).await;
     let mut token = SAMPLE_TOKEN.to_owned();
     for (stem, status) in SEQUENCE {
@@ -73,6 +80,11 @@ async fn every_sample_event_runs_through_lambda_http_and_its_handler() {
             }
         }
     }
+    assert_eq!(providers.wechat.requests(), 1, "the sample SnsLogin was verified with the provider");
+}
+
+fn read_event(stem: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(events_dir().join(format!("{stem}.json"))).unwrap()).unwrap()
 }
 
 #[tokio::test]

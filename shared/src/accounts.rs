@@ -1,10 +1,16 @@
-//! Accounts reached through an identity other than a password (a verified phone, later a
-//! third-party id): found by the identity's claim item, or created with it in one transaction.
+//! Accounts reached through an identity other than a password (a phone verified by SMS, a
+//! third-party id vouched for by its provider): found by the identity's claim, or created with
+//! it in one transaction.
 
 use crate::auth::{session, tokens::NewToken};
 use crate::domain::User;
+use crate::store::Claim;
 use crate::validate::USERNAME_MAX;
 use crate::{clock, ApiError, Context};
+
+/// The wished username, then this many variants of it, before giving up on a collision streak
+/// nobody can cause by accident.
+const USERNAME_VARIANTS: u32 = 5;
 
 pub struct IdentityLogin {
     pub user: User,
@@ -12,41 +18,70 @@ pub struct IdentityLogin {
     pub created: bool,
 }
 
-/// Logs into the account that owns `identity` (e.g. `phone#+8613800138000`), creating it from
-/// `draft` (pk, room number and join date filled in here) when there is none. `username_wish`
-/// is only a wish: a taken name gets a unique variant, never someone else's account. Two
-/// concurrent first logins create one account: the loser of the identity claim logs into the
-/// winner's.
-pub async fn login_with_identity(ctx: &Context, identity: &str, username_wish: &str, draft: User) -> Result<IdentityLogin, ApiError> {
-    if let Some(login) = login_existing(ctx, identity).await? {
-        return Ok(login);
+/// Logs into the account that holds `claim`, or creates it from `draft` (pk, room number and
+/// join date are filled in here; no password). `draft.username` is only a wish: a taken name
+/// gets a variant, never someone else's account. Two concurrent first logins make one account:
+/// the loser of the claim logs into the winner's. An existing account's profile is left as its
+/// owner last saved it.
+pub async fn login_with_claim(ctx: &Context, claim: &Claim, draft: User) -> Result<IdentityLogin, ApiError> {
+    if let Some(pk) = ctx.store.claim_owner(claim).await? {
+        return log_in(ctx, pk).await;
     }
     let (pk, roomid) = tokio::try_join!(ctx.store.next_user_pk(), ctx.store.next_room_number())?;
+    let wish = draft.username.clone();
     let mut user = User { pk, roomid, date_joined: clock::now_rfc3339_micros(), ..draft };
-    let wish: String = username_wish.chars().take(USERNAME_MAX - 24).collect();
-    for attempt in 0..4 {
-        user.username = match attempt {
-            0 => wish.clone(),
-            1 => format!("{wish}_{pk}"),
-            _ => format!("{wish}_{pk}_{}", &crate::auth::tokens::generate()?.plain[..8]),
-        };
-        let (token, record) = session::new_token(ctx, pk, user.token_epoch)?;
-        match ctx.store.create_user(&user, None, Some(identity), &token.hash, &record).await {
+    let (token, record) = session::new_token(ctx, pk, user.token_epoch)?;
+    for attempt in 0..=USERNAME_VARIANTS {
+        match ctx.store.create_user(&user, None, std::slice::from_ref(claim), &token.hash, &record).await {
             Ok(()) => return Ok(IdentityLogin { user, token, created: true }),
-            Err(ApiError::Taken { field: "username" }) => continue,
-            Err(ApiError::Taken { field: "identity" }) => {
-                return login_existing(ctx, identity).await?.ok_or(ApiError::Contended);
+            Err(ApiError::Taken { field: "username" }) => user.username = username_variant(&wish, pk, attempt)?,
+            Err(ApiError::Taken { .. }) => {
+                let owner = ctx.store.claim_owner(claim).await?.ok_or(ApiError::Contended)?;
+                return log_in(ctx, owner).await;
             }
-            Err(e) => return Err(e),
+            Err(err) => return Err(err),
         }
     }
     Err(ApiError::Contended)
 }
 
-async fn login_existing(ctx: &Context, identity: &str) -> Result<Option<IdentityLogin>, ApiError> {
-    let Some(pk) = ctx.store.get_identity(identity).await? else { return Ok(None) };
+/// A new token for an existing account.
+async fn log_in(ctx: &Context, pk: u64) -> Result<IdentityLogin, ApiError> {
     let user = ctx.store.get_user(pk).await?.ok_or(ApiError::Contended)?;
     let (token, record) = session::new_token(ctx, pk, user.token_epoch)?;
     ctx.store.put_token(&token.hash, &record).await?;
-    Ok(Some(IdentityLogin { user, token, created: false }))
+    Ok(IdentityLogin { user, token, created: false })
+}
+
+/// `wish_<pk>` first (pks are unique, so only a deliberate squatter can hold it), then
+/// `wish_<random>`; the wish is shortened so that the result stays a valid username.
+fn username_variant(wish: &str, pk: u64, attempt: u32) -> Result<String, ApiError> {
+    let suffix = if attempt == 0 {
+        format!("_{pk}")
+    } else {
+        let mut bytes = [0u8; 4];
+        getrandom::fill(&mut bytes).map_err(|e| ApiError::Unavailable(format!("rng: {e}")))?;
+        format!("_{}", u32::from_le_bytes(bytes) % 1_000_000)
+    };
+    let keep = USERNAME_MAX - suffix.len();
+    Ok(wish.chars().take(keep).chain(suffix.chars()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate;
+
+    #[test]
+    fn variants_are_valid_distinct_usernames() {
+        assert_eq!(username_variant("alice", 17, 0).unwrap(), "alice_17");
+        let random = username_variant("alice", 17, 1).unwrap();
+        assert!(random.starts_with("alice_") && random.len() > 6, "{random}");
+        let long = "长".repeat(USERNAME_MAX);
+        for attempt in 0..3 {
+            let v = username_variant(&long, 123_456, attempt).unwrap();
+            assert!(v.chars().count() <= USERNAME_MAX, "{attempt}");
+            validate::check_username("username", &v).unwrap();
+        }
+    }
 }

@@ -7,6 +7,11 @@ pub struct Context {
     pub store: Store,
     #[cfg(feature = "sms")]
     pub sms: crate::sms::SmsSender,
+    /// The one outbound HTTPS client of third-party login, built here once per cold start.
+    /// Only crates that serve /snslogin/ enable the feature: the other functions neither
+    /// build nor link it.
+    #[cfg(feature = "sns-providers")]
+    pub providers: crate::social::Providers,
 }
 
 impl Context {
@@ -23,6 +28,8 @@ impl Context {
         Context {
             #[cfg(feature = "sms")]
             sms: crate::sms::SmsSender::new(sdk, &config.sms),
+            #[cfg(feature = "sns-providers")]
+            providers: crate::social::Providers::new(config.sns.clone()),
             config,
             store,
         }

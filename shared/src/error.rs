@@ -30,6 +30,10 @@ pub enum ApiError {
     /// A concurrent change won a race the caller may simply retry.
     #[error("concurrent modification")]
     Contended,
+    /// The login provider did not vouch for this access token and snsid (invalid, expired,
+    /// another user's, or issued to another app).
+    #[error("provider refused the access token: {0}")]
+    ProviderRejected(String),
     #[error("locked for {retry_after} s")]
     LockedOut { retry_after: u64 },
     /// A paid or abusable channel's limit (SMS sends per phone and per source IP).
@@ -51,7 +55,10 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::MalformedBody(_) | ApiError::MissingField { .. } | ApiError::InvalidField { .. } => 400,
-            ApiError::Unauthorized | ApiError::BadCredentials | ApiError::InvalidCaptcha => 401,
+            ApiError::Unauthorized
+            | ApiError::BadCredentials
+            | ApiError::InvalidCaptcha
+            | ApiError::ProviderRejected(_) => 401,
             ApiError::Forbidden => 403,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed => 405,
@@ -72,6 +79,7 @@ impl ApiError {
             ApiError::InvalidField { field, .. } => format!("invalid_{field}").into(),
             ApiError::Unauthorized => "invalid_token".into(),
             ApiError::BadCredentials => "invalid_credentials".into(),
+            ApiError::ProviderRejected(_) => "sns_auth_failed".into(),
             ApiError::Forbidden => "forbidden".into(),
             ApiError::NotFound(what) => format!("{what}_not_found").into(),
             ApiError::MethodNotAllowed => "method_not_allowed".into(),
@@ -94,6 +102,7 @@ impl ApiError {
             ApiError::InvalidField { field, reason } => format!("字段 {field} 无效：{reason}"),
             ApiError::Unauthorized => "token 无效或已过期，请重新登录".into(),
             ApiError::BadCredentials => "用户名或密码错误".into(),
+            ApiError::ProviderRejected(_) => "第三方登录验证失败，请重新授权".into(),
             ApiError::Forbidden => "无权操作该资源".into(),
             ApiError::NotFound(what) => format!("{what} 不存在"),
             ApiError::MethodNotAllowed => "不支持该请求方法".into(),

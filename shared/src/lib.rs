@@ -2,7 +2,8 @@
 //!
 //! Layering: `http` turns API Gateway events into [`http::ApiRequest`]s and results into the
 //! JSON envelope; `handlers` hold one module per endpoint; `auth` owns passwords, tokens and the
-//! login lockout; `store` is the only code that talks to DynamoDB.
+//! login lockout; `store` is the only code that talks to DynamoDB; `social` (cargo feature
+//! `sns-providers`) is the only code that talks to the third-party login providers.
 
 pub mod accounts;
 pub mod auth;
@@ -14,6 +15,8 @@ pub mod error;
 pub mod handlers;
 pub mod http;
 pub mod phone;
+#[cfg(feature = "sns-providers")]
+pub mod social;
 pub mod store;
 pub mod validate;
 #[cfg(feature = "sms")]

@@ -77,6 +77,10 @@ pub const NICKNAME_MAX: usize = 64;
 pub const SHORT_TEXT_MAX: usize = 100;
 pub const EMAIL_MAX: usize = 254;
 pub const URL_MAX: usize = 2048;
+/// Openids (WeChat 28, QQ 32 characters) and Weibo uids are far shorter.
+pub const SNSID_MAX: usize = 128;
+/// Provider access tokens are opaque; WeChat's run to about 150 characters.
+pub const ACCESS_TOKEN_MAX: usize = 1024;
 
 /// Django's username rule, Unicode letters allowed: letters, digits and `@ . + - _`.
 pub fn username(fields: &Fields, field: &'static str) -> Result<String, ApiError> {
@@ -91,6 +95,26 @@ pub fn check_username(field: &'static str, name: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::invalid(field, "只能包含字母、数字和 @ . + - _"))
     }
+}
+
+/// A third-party user id (openid, uid): letters, digits, `-` and `_`, like every provider's. It
+/// becomes part of a DynamoDB key.
+pub fn snsid(fields: &Fields, field: &'static str) -> Result<String, ApiError> {
+    let id = fields.required_text(field, SNSID_MAX)?;
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(ApiError::invalid(field, "只能包含字母、数字、- 和 _"));
+    }
+    Ok(id)
+}
+
+/// A provider's opaque access token: printable ASCII without spaces, since it travels in a URL
+/// query and a form body.
+pub fn access_token(fields: &Fields, field: &'static str) -> Result<String, ApiError> {
+    let token = fields.required_text(field, ACCESS_TOKEN_MAX)?;
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid(field, "只能包含可见 ASCII 字符"));
+    }
+    Ok(token)
 }
 
 pub fn password(fields: &Fields, field: &'static str) -> Result<String, ApiError> {

@@ -10,6 +10,8 @@ pub mod phone_captcha;
 pub mod phone_login;
 pub mod register;
 pub mod rooms;
+#[cfg(feature = "sns-providers")]
+pub mod sns_login;
 pub mod user_icon;
 pub mod user_info;
 pub mod user_password;

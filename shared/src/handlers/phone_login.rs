@@ -7,6 +7,7 @@ use crate::auth::captcha;
 use crate::domain::User;
 use crate::http::ApiRequest;
 use crate::phone::Phone;
+use crate::store::Claim;
 use crate::{accounts, clock, ApiError, ApiResult, Context};
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
@@ -35,12 +36,10 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
         return Err(ApiError::InvalidCaptcha);
     }
 
-    let mut draft = User::new(0, String::new(), "0", 0, String::new());
+    let mut draft = User::new(0, format!("phone_{}", &phone.e164[1..]), "0", 0, String::new());
     draft.nickname = phone.masked();
     draft.phone = phone.e164.clone();
-    let identity = format!("phone#{}", phone.e164);
-    let username = format!("phone_{}", &phone.e164[1..]);
-    let login = accounts::login_with_identity(ctx, &identity, &username, draft).await?;
+    let login = accounts::login_with_claim(ctx, &Claim::phone(&phone.e164), draft).await?;
     Ok(super::user_response("登录成功", &login.user, &login.token.plain))
 }
 

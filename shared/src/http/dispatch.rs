@@ -64,6 +64,12 @@ async fn handle(ctx: &Context, function: Function, req: Request) -> ApiResult {
         #[cfg(not(feature = "sms"))]
         Handler::PhoneCaptcha => Err(ApiError::NotFound("route")),
         Handler::PhoneLogin => handlers::phone_login::handle(ctx, req).await,
+        #[cfg(feature = "sns-providers")]
+        Handler::SnsLogin => handlers::sns_login::handle(ctx, req).await,
+        // Built without the provider client: this is another function, and `route_of` has
+        // already refused a route that is not its own.
+        #[cfg(not(feature = "sns-providers"))]
+        Handler::SnsLogin => Err(ApiError::NotFound("route")),
     }
 }
 

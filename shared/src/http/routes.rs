@@ -15,6 +15,7 @@ pub enum Function {
     Rooms,
     PhoneCaptcha,
     PhoneLogin,
+    SnsLogin,
 }
 
 impl Function {
@@ -28,6 +29,7 @@ impl Function {
         Function::Rooms,
         Function::PhoneCaptcha,
         Function::PhoneLogin,
+        Function::SnsLogin,
     ];
 
     /// The crate directory under `functions/` (and the template's `CodeUri`).
@@ -42,6 +44,7 @@ impl Function {
             Function::Rooms => "rooms",
             Function::PhoneCaptcha => "phone_captcha",
             Function::PhoneLogin => "phone_login",
+            Function::SnsLogin => "sns_login",
         }
     }
 }
@@ -63,6 +66,7 @@ pub enum Handler {
     RoomDelete,
     PhoneCaptcha,
     PhoneLogin,
+    SnsLogin,
 }
 
 #[derive(Debug)]
@@ -106,6 +110,8 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/phonelogin", F::PhoneCaptcha, H::PhoneCaptcha),
     route("OPTIONS", "/phonelogin", F::PhoneCaptcha, H::Options),
     route("GET", "/phonelogin", F::PhoneLogin, H::PhoneLogin),
+    route("POST", "/snslogin", F::SnsLogin, H::SnsLogin),
+    route("OPTIONS", "/snslogin", F::SnsLogin, H::Options),
 ];
 
 /// Drops the trailing slash the seed's paths carry (`/users/` and `/users` are one path).

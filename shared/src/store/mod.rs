@@ -22,7 +22,7 @@ use crate::config::Tables;
 use crate::ApiError;
 
 pub use tokens::TokenRecord;
-pub use users::Credentials;
+pub use users::{Claim, Credentials};
 
 pub type Item = HashMap<String, AttributeValue>;
 

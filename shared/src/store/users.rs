@@ -2,6 +2,8 @@
 //! - `user#<pk>`: the account record;
 //! - `username#<name>`: the claim that makes the username unique, holding the credentials
 //!   (password hash, token epoch, lockout state) so that login is one read by username;
+//! - `sns#<login_type>#<snsid>`, `phone#<e164>`: claims that link a third-party identity or a
+//!   verified phone to one account;
 //! - `counter#...`: atomic counters (see counters.rs).
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -31,6 +33,31 @@ fn user_id(pk: u64) -> String {
 
 fn claim_id(username: &str) -> String {
     format!("username#{username}")
+}
+
+/// A uniqueness claim, beside the username's, that a new account takes in the same transaction
+/// that creates it, so that exactly one account ever owns the claimed identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    id: String,
+    /// The request field named in the `Taken` error when someone else holds the claim.
+    field: &'static str,
+}
+
+impl Claim {
+    /// The third-party identity (login_type, snsid).
+    pub fn sns(login_type: &str, snsid: &str) -> Self {
+        Claim { id: format!("sns#{login_type}#{snsid}"), field: "snsid" }
+    }
+
+    /// A phone verified by SMS (never one merely typed into a profile).
+    pub fn phone(e164: &str) -> Self {
+        Claim { id: format!("phone#{e164}"), field: "phone" }
+    }
+
+    fn to_item(&self, user_pk: u64) -> Item {
+        Item::from([(KEY.to_owned(), s(self.id.as_str())), ("user_pk".to_owned(), n(user_pk))])
+    }
 }
 
 impl User {
@@ -137,15 +164,15 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Creates the account, its username claim, its first token and, for accounts reached
-    /// through a verified phone or a provider id, the claim on that identity, in one
-    /// transaction: either all exist afterwards or none does. A taken username is
-    /// `Taken { field: "username" }`, a taken identity `Taken { field: "identity" }`.
+    /// Creates the account, its username claim, its `claims` and its first token in one
+    /// transaction: either all exist afterwards or none does. A claim someone else holds is
+    /// `Taken` with the claim's field (the `claims` are checked first, so a taken identity is
+    /// reported even when the username is taken too).
     pub async fn create_user(
         &self,
         user: &User,
         password_hash: Option<&str>,
-        identity: Option<&str>,
+        claims: &[Claim],
         token_hash: &str,
         token: &TokenRecord,
     ) -> Result<(), ApiError> {
@@ -157,26 +184,25 @@ impl Store {
             failed_logins: 0,
             locked_until: 0,
         };
-        let mut items = vec![
-            self.put_new(&self.tables.users, creds.to_item())?,
-            self.put_new(&self.tables.users, user.to_item())?,
-            self.token_put(token_hash, token)?,
-        ];
-        if let Some(identity) = identity {
-            let claim = Item::from([(KEY.to_owned(), s(identity)), ("user_pk".to_owned(), n(user.pk))]);
-            items.push(self.put_new(&self.tables.users, claim)?);
+        let mut items = Vec::with_capacity(claims.len() + 3);
+        for claim in claims {
+            items.push(self.put_new(&self.tables.users, claim.to_item(user.pk))?);
         }
+        items.push(self.put_new(&self.tables.users, creds.to_item())?);
+        items.push(self.put_new(&self.tables.users, user.to_item())?);
+        items.push(self.token_put(token_hash, token)?);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(r) if r.index == 0 => Err(ApiError::Taken { field: "username" }),
-            Err(r) if r.index == 3 => Err(ApiError::Taken { field: "identity" }),
+            Err(r) if r.index < claims.len() => Err(ApiError::Taken { field: claims[r.index].field }),
+            Err(r) if r.index == claims.len() => Err(ApiError::Taken { field: "username" }),
             Err(_) => Err(ApiError::Contended),
         }
     }
 
-    /// The account an identity claim (`phone#+86...`) belongs to.
-    pub async fn get_identity(&self, identity: &str) -> Result<Option<u64>, ApiError> {
-        Ok(self.get(&self.tables.users, identity).await?.as_ref().map(|i| get_n(i, "user_pk")))
+    /// The account holding `claim`, if any (strongly consistent: a claim written a moment ago
+    /// by a concurrent request is seen).
+    pub async fn claim_owner(&self, claim: &Claim) -> Result<Option<u64>, ApiError> {
+        Ok(self.get(&self.tables.users, claim.id.as_str()).await?.as_ref().map(|item| get_n(item, "user_pk")))
     }
 
     pub async fn get_credentials(&self, username: &str) -> Result<Option<Credentials>, ApiError> {
