@@ -152,7 +152,7 @@ async fn pages_of_active_rooms() {
     api.put(&format!("/rooms/{gone}/"), json!({"active": false, "token": token})).await.assert_success(200);
     let a = api.get("/rooms/?page=1&pageSize=100").await;
     assert_eq!(a.body["total"], "94");
-    assert!(!a.body["results"].as_array().unwrap().iter().any(|r| r["pk"] == gone.to_string()));
+    assert!(!a.body["results"].as_array().unwrap().iter().any(|r| r["pk"].as_str() == Some(gone.to_string().as_str())));
     // And deleting an active one too.
     let del = seen[20];
     let a = api.send_raw(Method::DELETE, &format!("/rooms/{del}/?token={token}"), None, &[]).await;
@@ -237,7 +237,9 @@ async fn bad_room_input_is_refused_and_writes_nothing() {
     let taken = room.str("room_alias").to_owned();
     let p = Method::POST;
     let u = Method::PUT;
-    let cases: Vec<(&str, Method, String, Vec<u8>, u16, &str)> = vec![
+    /// name, method, path, body, status, error id
+    type Case = (&'static str, Method, String, Vec<u8>, u16, &'static str);
+    let cases: Vec<Case> = vec![
         ("active maybe", p.clone(), "/rooms/".into(), json!({"room_alias": "a1", "active": "maybe", "token": token}).to_string().into(), 400, "invalid_active"),
         ("active number", p.clone(), "/rooms/".into(), json!({"room_alias": "a1", "active": 1, "token": token}).to_string().into(), 400, "invalid_active"),
         ("missing alias", p.clone(), "/rooms/".into(), json!({"active": true, "token": token}).to_string().into(), 400, "missing_room_alias"),

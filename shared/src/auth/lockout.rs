@@ -19,23 +19,6 @@ pub fn lock_seconds(policy: &LockoutPolicy, failures: u32) -> u64 {
     secs.min(policy.max.as_secs()).max(1)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn grows_then_caps() {
-        let p = LockoutPolicy { threshold: 5, base: Duration::from_secs(30), max: Duration::from_secs(900) };
-        assert_eq!(lock_seconds(&p, 4), 0);
-        assert_eq!(lock_seconds(&p, 5), 30);
-        assert_eq!(lock_seconds(&p, 6), 60);
-        assert_eq!(lock_seconds(&p, 9), 480);
-        assert_eq!(lock_seconds(&p, 10), 900);
-        assert_eq!(lock_seconds(&p, 1000), 900);
-    }
-}
-
 /// Checks a password attempt for `username` under the lockout: refused while locked, counted
 /// when wrong. Unknown usernames and wrong passwords give the same 401 after the same work.
 pub async fn check_password(ctx: &Context, username: &str, password: String) -> Result<Credentials, ApiError> {
@@ -60,4 +43,21 @@ pub async fn check_password(ctx: &Context, username: &str, password: String) -> 
         }
     }
     Err(ApiError::BadCredentials)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn grows_then_caps() {
+        let p = LockoutPolicy { threshold: 5, base: Duration::from_secs(30), max: Duration::from_secs(900) };
+        assert_eq!(lock_seconds(&p, 4), 0);
+        assert_eq!(lock_seconds(&p, 5), 30);
+        assert_eq!(lock_seconds(&p, 6), 60);
+        assert_eq!(lock_seconds(&p, 9), 480);
+        assert_eq!(lock_seconds(&p, 10), 900);
+        assert_eq!(lock_seconds(&p, 1000), 900);
+    }
 }
