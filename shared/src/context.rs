@@ -36,15 +36,17 @@ impl Context {
     }
 }
 
-/// JSON logs to stdout (CloudWatch), level from `RUST_LOG`, no ANSI colours, no timestamps
-/// (CloudWatch adds its own).
+/// JSON logs to stdout (CloudWatch), no ANSI colours, no timestamps (CloudWatch adds its own).
+/// `RUST_LOG` is a plain level (`error` ... `trace`, default `info`): a full env-filter would
+/// link a regex engine into every function for a feature nobody uses here.
 pub fn init_tracing() {
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing_subscriber::filter::LevelFilter>().ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_max_level(level)
         .with_target(false)
         .without_time()
         .with_ansi(false)
