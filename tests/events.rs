@@ -2,55 +2,23 @@
 //! `lambda_http`'s own event deserialisation and the function's handler, against DynamoDB
 //! Local, in an order that makes each one succeed.
 
-use std::path::Path;
-
+use api_tests::replay::{self, SAMPLE_TOKEN, SEQUENCE};
 use api_tests::{sdk_config, unique, TestApi};
 use serde_json::Value;
 use shared::config::Tables;
 use shared::{Config, Context, Function};
 
-/// Files in the order they are replayed, with the status each must produce.
-const SEQUENCE: &[(&str, u16)] = &[
-    ("register", 200),
-    ("register-options", 204),
-    ("login", 200),
-    ("user_info", 200),
-    ("user_icon", 200),
-    ("user_password", 200),
-    ("logout", 200),
-];
-
-/// The token the sample files carry; replaced by the live one before each call.
-const SAMPLE_TOKEN: &str = "8ca6dd209e7f780229cdee74ef525dfe";
-
-fn function_of(file_stem: &str) -> Function {
-    let crate_name = file_stem.split('-').next().unwrap();
-    *Function::ALL.iter().find(|f| f.crate_name() == crate_name).unwrap_or_else(|| panic!("no function {crate_name}"))
-}
-
-fn events_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../events"))
-}
-
 #[tokio::test]
 async fn every_sample_event_runs_through_lambda_http_and_its_handler() {
-    let mut files: Vec<String> = std::fs::read_dir(events_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
-    let mut listed: Vec<String> = SEQUENCE.iter().map(|(f, _)| (*f).to_owned()).collect();
-    listed.sort();
-    assert_eq!(files, listed, "every events/ file is replayed, and only those");
+    replay::assert_sequence_covers_events();
 
     let config = Config { tables: Tables::local(&unique("ev")), ..Config::default() };
     let api = TestApi::serve(Context::new(config, &sdk_config().await)).await;
     let mut token = SAMPLE_TOKEN.to_owned();
     for (stem, status) in SEQUENCE {
-        let raw = std::fs::read_to_string(events_dir().join(format!("{stem}.json"))).unwrap();
-        let raw = raw.replace(SAMPLE_TOKEN, &token);
+        let raw = replay::event(stem, &token);
         let request = lambda_http::request::from_str(&raw).unwrap_or_else(|e| panic!("{stem}: {e}"));
-        let response = shared::http::respond(&api.ctx, function_of(stem), request).await;
+        let response = shared::http::respond(&api.ctx, replay::function_of(stem), request).await;
         assert_eq!(response.status().as_u16(), *status, "{stem}: {:?}", response.body());
         if let lambda_http::Body::Text(text) = response.body() {
             let body: Value = serde_json::from_str(text).unwrap();
@@ -65,7 +33,7 @@ async fn every_sample_event_runs_through_lambda_http_and_its_handler() {
 #[tokio::test]
 async fn an_event_without_a_resource_is_routed_by_its_path() {
     let api = TestApi::start().await;
-    let raw = std::fs::read_to_string(events_dir().join("register.json")).unwrap();
+    let raw = replay::event("register", SAMPLE_TOKEN);
     let mut event: Value = serde_json::from_str(&raw).unwrap();
     event["requestContext"].as_object_mut().unwrap().remove("resourcePath");
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();

@@ -2,6 +2,8 @@
 //! the shared DynamoDB Local), reached over real HTTP. `make test` starts the emulators and
 //! exports their endpoints.
 
+pub mod replay;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
