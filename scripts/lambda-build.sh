@@ -24,7 +24,7 @@ for path in sorted(glob.glob(".aws-sam/build/*/bootstrap")):
     rows.append((path.split("/")[2], os.path.getsize(path), len(buf.getvalue())))
 if not rows:
     raise SystemExit("[lambda-build] no .aws-sam/build/*/bootstrap: did sam build build anything?")
-print(f"{'function':<24} {'bootstrap':>12} {'zipped':>12}")
+print(f"{'function':<24} {'bootstrap bytes':>16} {'zipped bytes':>14} {'zipped':>10}")
 for name, raw, zipped in rows:
-    print(f"{name:<24} {raw / 2**20:>9.2} MiB {zipped / 2**20:>9.2} MiB")
+    print(f"{name:<24} {raw:>16,} {zipped:>14,} {zipped / 2**20:>6.2f} MiB")
 PY
