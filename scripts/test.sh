@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test`: installs the emulators and the SAM tooling, lints template.yaml, starts a private
+# `make test`: installs the emulators and the SAM tooling, lints template.yaml and openapi.yaml, starts a private
 # in-memory stack on its own ports, builds every function binary (the Lambda runtime test runs
 # them under AWS's Runtime Interface Emulator), runs every test of the workspace against the
 # stack, and stops it whatever happens.
@@ -10,8 +10,10 @@ export SAM_CLI_TELEMETRY=0
 scripts/stack.sh install
 scripts/stack.sh install-sam
 
-# The template must lint clean: cfn-lint warnings fail `sam validate --lint` too.
+# The template must lint clean: cfn-lint warnings fail `sam validate --lint` too. openapi.yaml
+# must be valid OpenAPI (tests/deploy_files.rs keeps its routes equal to the template's).
 .venv-sam/bin/sam validate --lint --template-file template.yaml
+.venv-sam/bin/openapi-spec-validator openapi.yaml
 
 # The function binaries tests/lambda_rie.rs runs (cargo test does not build other crates' bins).
 cargo build --locked --workspace --bins
