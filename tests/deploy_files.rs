@@ -1,0 +1,117 @@
+//! The files beside `template.yaml` agree with it: `openapi.yaml` documents exactly the routes
+//! it deploys, and `env.json` (for `sam local invoke`) sets what SAM cannot resolve locally.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use api_tests::USER_FIELDS;
+use local_api::template::Template;
+use serde_json::Value;
+
+
+const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+fn root_file(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `openapi.yaml` as JSON (anchors resolved).
+fn openapi() -> Value {
+    Template::parse(&root_file("openapi.yaml")).expect("openapi.yaml is YAML").root().clone()
+}
+
+/// openapi.yaml writes paths with the trailing slash the apps use (`/users/`); the template's
+/// Api events without it (`/users`). API Gateway serves both forms.
+fn normalise(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+fn documented() -> BTreeSet<(String, String)> {
+    let doc = openapi();
+    let mut ops = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        assert!(path.ends_with('/'), "{path}: openapi.yaml writes every path with its trailing slash");
+        for method in METHODS {
+            if item.get(*method).is_some() {
+                ops.insert((method.to_ascii_uppercase(), normalise(path)));
+            }
+        }
+    }
+    ops
+}
+
+fn deployed() -> BTreeSet<(String, String)> {
+    let template = Template::load(&Template::default_path()).unwrap();
+    template.api_events().into_iter().map(|e| (e.method, e.path)).collect()
+}
+
+#[test]
+fn openapi_documents_exactly_the_deployed_routes() {
+    let deployed = deployed();
+    let documented = documented();
+    let undocumented: Vec<_> = deployed.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&deployed).collect();
+    assert!(undocumented.is_empty(), "routes missing from openapi.yaml: {undocumented:?}");
+    assert!(unknown.is_empty(), "openapi.yaml documents routes nobody deploys: {unknown:?}");
+}
+
+#[test]
+fn openapi_describes_the_envelope_and_every_user_field() {
+    let doc = openapi();
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "OpenAPI 3");
+    let schemas = &doc["components"]["schemas"];
+    let required = |name: &str| -> BTreeSet<String> {
+        schemas[name]["required"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}.required"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(required("Envelope"), ["status", "code", "msg"].map(String::from).into());
+    assert_eq!(required("User"), USER_FIELDS.iter().map(|f| (*f).to_owned()).collect());
+    assert_eq!(required("Room"), ["pk", "roomid", "room_alias", "active"].map(String::from).into());
+    for (name, schema) in schemas["User"]["properties"].as_object().unwrap() {
+        assert_eq!(schema["type"], "string", "User.{name}: every user field is a JSON string");
+    }
+    assert_eq!(schemas["Room"]["properties"]["active"]["type"], "boolean");
+}
+
+/// `sam local invoke` overrides only variables the template declares, gives those it cannot
+/// resolve (conditions) an empty value and resource references their logical id, and ignores
+/// env.json names the template does not declare. env.json sets every variable that is not a
+/// literal or a parameter (local endpoints, local table names), and nothing undeclared.
+#[test]
+fn env_json_sets_what_sam_local_cannot_resolve_and_nothing_undeclared() {
+    let template = Template::load(&Template::default_path()).unwrap();
+    let root = template.root();
+    let env: Value = serde_json::from_str(&root_file("env.json")).expect("env.json is JSON");
+    let set: BTreeSet<String> = env["Parameters"].as_object().expect("env.json: Parameters").keys().cloned().collect();
+
+    let mut declared = BTreeSet::new();
+    let mut unresolvable = BTreeSet::new();
+    let globals = &root["Globals"]["Function"]["Environment"]["Variables"];
+    let functions = template.resources_of_type("AWS::Serverless::Function").map(|(_, f)| f);
+    for vars in std::iter::once(globals).chain(functions.map(|f| &f["Properties"]["Environment"]["Variables"])) {
+        for (name, value) in vars.as_object().into_iter().flatten() {
+            declared.insert(name.clone());
+            let parameter_ref = value["Ref"].as_str().is_some_and(|r| root["Parameters"].get(r).is_some());
+            if value.is_object() && !parameter_ref {
+                unresolvable.insert(name.clone());
+            }
+        }
+    }
+    let missing: Vec<_> = unresolvable.difference(&set).collect();
+    let undeclared: Vec<_> = set.difference(&declared).collect();
+    assert!(missing.is_empty(), "env.json must set {missing:?} (sam local would leave them empty)");
+    assert!(
+        undeclared.is_empty(),
+        "env.json sets {undeclared:?}, which template.yaml does not declare: sam local ignores them"
+    );
+}
