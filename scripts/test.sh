@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: installs the emulators and the SAM tooling, lints template.yaml and openapi.yaml, starts a private
-# in-memory stack on its own ports, builds every function binary (the Lambda runtime test runs
-# them under AWS's Runtime Interface Emulator), runs every test of the workspace against the
-# stack, and stops it whatever happens.
+# `make test`: installs the emulators and the SAM tooling, lints template.yaml and openapi.yaml,
+# builds every function binary (the Lambda runtime test runs them under AWS's Runtime Interface
+# Emulator), starts a private in-memory stack on its own ports, runs every test of the workspace
+# against it, and stops it whatever happens.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DDB_PORT="${TEST_DDB_PORT:-8765}" MOTO_PORT="${TEST_MOTO_PORT:-5765}" DDB_IN_MEMORY=1

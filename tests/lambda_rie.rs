@@ -252,7 +252,7 @@ struct Figures {
 
 fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     let rest = &line[line.find(name)? + name.len()..];
-    rest.trim_start().split_whitespace().next()
+    rest.split_whitespace().next()
 }
 
 fn figures(output: &str, peak_rss_kib: Option<u64>) -> Figures {
