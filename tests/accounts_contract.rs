@@ -144,13 +144,16 @@ async fn user_info_and_icon_refuse_other_users_and_unknown_pks() {
     let b = api.register(&unique("b")).await;
     let b_pk = b["pk"].as_str().unwrap();
     for path in [format!("/users/{b_pk}/"), format!("/users/icon/{b_pk}/")] {
-        let r = api.put(&path, json!({"token": a["token"], "nickname": "hijack", "icon": "https://x.example/a.png"})).await;
+        let r =
+            api.put(&path, json!({"token": a["token"], "nickname": "hijack", "icon": "https://x.example/a.png"})).await;
         r.assert_fail(403);
         let r = api.put(&path, json!({"nickname": "anon", "icon": "https://x.example/a.png"})).await;
         r.assert_fail(401);
     }
     for path in ["/users/99999999/", "/users/icon/99999999/"] {
-        api.put(path, json!({"token": a["token"], "nickname": "x", "icon": "https://x.example/a.png"})).await.assert_fail(404);
+        api.put(path, json!({"token": a["token"], "nickname": "x", "icon": "https://x.example/a.png"}))
+            .await
+            .assert_fail(404);
     }
     let login = api.post("/login/", json!({"username": b["username"], "password": "password123"})).await;
     assert_eq!(login.body["nickname"], "nick", "b untouched");
@@ -169,7 +172,8 @@ async fn user_icon_sets_img_on_both_paths() {
         assert_user_shape(&a.body);
         assert_eq!(a.body["img"], url.as_str());
     }
-    let bad = api.put(&format!("/users/icon/{pk}/"), json!({"token": reg["token"], "icon": "javascript:alert(1)"})).await;
+    let bad =
+        api.put(&format!("/users/icon/{pk}/"), json!({"token": reg["token"], "icon": "javascript:alert(1)"})).await;
     bad.assert_fail(400);
     assert_eq!(bad.body["field"], "icon");
 }
@@ -184,7 +188,10 @@ async fn password_change_returns_a_new_token_and_revokes_the_old_ones() {
         let other_device = api.post("/login/", json!({"username": name, "password": "password123"})).await;
         let new_pw = format!("new-password-{i}");
         let a = api
-            .put(path, json!({"username": name, "old_password": "password123", "password": new_pw, "token": reg["token"]}))
+            .put(
+                path,
+                json!({"username": name, "old_password": "password123", "password": new_pw, "token": reg["token"]}),
+            )
             .await;
         a.assert_success(200);
         assert_user_shape(&a.body);
@@ -216,7 +223,10 @@ async fn password_change_refusals() {
         .await;
     no_token.assert_fail(401);
     let too_short = api
-        .put("/password/", json!({"username": a["username"], "old_password": "password123", "password": "short", "token": a["token"]}))
+        .put(
+            "/password/",
+            json!({"username": a["username"], "old_password": "password123", "password": "short", "token": a["token"]}),
+        )
         .await;
     too_short.assert_fail(400);
     // Nothing changed: both still log in with the original password.

@@ -58,7 +58,10 @@ async fn a_revoked_token_cannot_log_out_or_act() {
     let name = unique("rev");
     let reg = api.register(&name).await;
     let a = api
-        .put("/password/", json!({"username": name, "old_password": "password123", "password": "password456", "token": reg["token"]}))
+        .put(
+            "/password/",
+            json!({"username": name, "old_password": "password123", "password": "password456", "token": reg["token"]}),
+        )
         .await;
     a.assert_success(200);
     api.post("/logout/", json!({"token": reg["token"]})).await.assert_fail(401);
@@ -71,7 +74,9 @@ async fn another_users_token_gets_403_and_changes_nothing() {
     let a = api.register(&unique("ta")).await;
     let b = api.register(&unique("tb")).await;
     let before = api.all_items().await;
-    let r = api.put(&format!("/users/{}/", b["pk"].as_str().unwrap()), json!({"token": a["token"], "nickname": "pwned"})).await;
+    let r = api
+        .put(&format!("/users/{}/", b["pk"].as_str().unwrap()), json!({"token": a["token"], "nickname": "pwned"}))
+        .await;
     r.assert_fail(403);
     assert_eq!(r.body["error"], "forbidden");
     assert_eq!(before, api.all_items().await);

@@ -14,7 +14,14 @@ struct Case {
     error: &'static str,
 }
 
-fn case(name: &'static str, method: Method, path: impl Into<String>, body: impl Into<Vec<u8>>, status: u16, error: &'static str) -> Case {
+fn case(
+    name: &'static str,
+    method: Method,
+    path: impl Into<String>,
+    body: impl Into<Vec<u8>>,
+    status: u16,
+    error: &'static str,
+) -> Case {
     Case { name, method, path: path.into(), body: body.into(), status, error }
 }
 
@@ -48,7 +55,8 @@ async fn bad_input_is_refused_and_writes_nothing() {
         js(body)
     };
     let big_username = "u".repeat(10 * 1024);
-    let huge_body = format!(r#"{{"username":"{fresh}","password":"password123","nickname":"{}"}}"#, "n".repeat(100 * 1024));
+    let huge_body =
+        format!(r#"{{"username":"{fresh}","password":"password123","nickname":"{}"}}"#, "n".repeat(100 * 1024));
     let p = Method::POST;
     let u = Method::PUT;
     let cases = vec![
@@ -75,29 +83,99 @@ async fn bad_input_is_refused_and_writes_nothing() {
         case("age letters", p.clone(), "/users/", reg(json!({"age": "abc"})), 400, "invalid_age"),
         case("age negative", p.clone(), "/users/", reg(json!({"age": -1})), 400, "invalid_age"),
         case("username with space", p.clone(), "/users/", reg(json!({"username": "a b"})), 400, "invalid_username"),
-        case("password 129 chars", p.clone(), "/users/", reg(json!({"password": "p".repeat(129)})), 400, "invalid_password"),
+        case(
+            "password 129 chars",
+            p.clone(),
+            "/users/",
+            reg(json!({"password": "p".repeat(129)})),
+            400,
+            "invalid_password",
+        ),
         case("phone letters", p.clone(), "/users/", reg(json!({"phone": "call-me"})), 400, "invalid_phone"),
-        case("nickname 65 chars", p.clone(), "/users/", reg(json!({"nickname": "n".repeat(65)})), 400, "invalid_nickname"),
+        case(
+            "nickname 65 chars",
+            p.clone(),
+            "/users/",
+            reg(json!({"nickname": "n".repeat(65)})),
+            400,
+            "invalid_nickname",
+        ),
         case("login malformed", p.clone(), "/login/", "{", 400, "malformed_body"),
         case("login missing password", p.clone(), "/login/", js(json!({"username": "x"})), 400, "missing_password"),
-        case("login password object", p.clone(), "/login/", js(json!({"username": "x", "password": {}})), 400, "invalid_password"),
-        case("logout token not hex", p.clone(), "/logout/", js(json!({"token": "../../etc/passwd"})), 401, "invalid_token"),
+        case(
+            "login password object",
+            p.clone(),
+            "/login/",
+            js(json!({"username": "x", "password": {}})),
+            400,
+            "invalid_password",
+        ),
+        case(
+            "logout token not hex",
+            p.clone(),
+            "/logout/",
+            js(json!({"token": "../../etc/passwd"})),
+            401,
+            "invalid_token",
+        ),
         case("logout token wrong type", p.clone(), "/logout/", js(json!({"token": [1]})), 400, "invalid_token"),
         case("non-numeric pk", u.clone(), "/users/abc/", info(json!({"nickname": "x"})), 400, "invalid_pk"),
         case("zero pk", u.clone(), "/users/0/", info(json!({"nickname": "x"})), 400, "invalid_pk"),
         case("unknown pk", u.clone(), "/users/987654321/", info(json!({"nickname": "x"})), 404, "user_not_found"),
         case("info sex 7", u.clone(), format!("/users/{pk}/"), info(json!({"sex": "7"})), 400, "invalid_sex"),
-        case("info empty username", u.clone(), format!("/users/{pk}/"), info(json!({"username": ""})), 400, "invalid_username"),
+        case(
+            "info empty username",
+            u.clone(),
+            format!("/users/{pk}/"),
+            info(json!({"username": ""})),
+            400,
+            "invalid_username",
+        ),
         case("info bad email", u.clone(), format!("/users/{pk}/"), info(json!({"email": "a@b"})), 400, "invalid_email"),
         case("info body array", u.clone(), format!("/users/{pk}/"), "[]", 400, "malformed_body"),
-        case("icon javascript:", u.clone(), format!("/users/icon/{pk}/"), info(json!({"icon": "javascript:alert(1)"})), 400, "invalid_icon"),
-        case("icon data:", u.clone(), format!("/users/icon/{pk}/"), info(json!({"icon": "data:text/html,<b>"})), 400, "invalid_icon"),
+        case(
+            "icon javascript:",
+            u.clone(),
+            format!("/users/icon/{pk}/"),
+            info(json!({"icon": "javascript:alert(1)"})),
+            400,
+            "invalid_icon",
+        ),
+        case(
+            "icon data:",
+            u.clone(),
+            format!("/users/icon/{pk}/"),
+            info(json!({"icon": "data:text/html,<b>"})),
+            400,
+            "invalid_icon",
+        ),
         case("icon missing", u.clone(), format!("/users/icon/{pk}/"), info(json!({})), 400, "missing_icon"),
-        case("icon non-numeric pk", u.clone(), "/users/icon/x1/", info(json!({"icon": "https://a.example/b.png"})), 400, "invalid_pk"),
-        case("password new too short", u.clone(), "/password/",
-            js(json!({"username": user["username"], "old_password": "password123", "password": "short", "token": token})), 400, "invalid_password"),
-        case("password missing old", u.clone(), "/password/",
-            js(json!({"username": user["username"], "password": "password456", "token": token})), 400, "missing_old_password"),
+        case(
+            "icon non-numeric pk",
+            u.clone(),
+            "/users/icon/x1/",
+            info(json!({"icon": "https://a.example/b.png"})),
+            400,
+            "invalid_pk",
+        ),
+        case(
+            "password new too short",
+            u.clone(),
+            "/password/",
+            js(
+                json!({"username": user["username"], "old_password": "password123", "password": "short", "token": token}),
+            ),
+            400,
+            "invalid_password",
+        ),
+        case(
+            "password missing old",
+            u.clone(),
+            "/password/",
+            js(json!({"username": user["username"], "password": "password456", "token": token})),
+            400,
+            "missing_old_password",
+        ),
     ];
     assert!(cases.len() >= 25);
 

@@ -96,7 +96,8 @@ async fn main() {
     .await;
     summary("PUT /users/{pk}/", info);
     for i in 0..60 {
-        let a = api.post("/rooms/", json!({"room_alias": unique("br"), "active": i % 2 == 0, "token": tokens[0]})).await;
+        let a =
+            api.post("/rooms/", json!({"room_alias": unique("br"), "active": i % 2 == 0, "token": tokens[0]})).await;
         a.assert_success(201);
     }
     let list = time(50, |_| {

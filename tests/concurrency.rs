@@ -22,7 +22,8 @@ async fn twenty_simultaneous_registrations_of_one_username_make_one_account() {
     }
 
     let items = api.scan(&api.ctx.store.tables().users).await;
-    let users: Vec<_> = items.iter().filter(|i| matches!(&i["id"], AttributeValue::S(s) if s.starts_with("user#"))).collect();
+    let users: Vec<_> =
+        items.iter().filter(|i| matches!(&i["id"], AttributeValue::S(s) if s.starts_with("user#"))).collect();
     let claims: Vec<_> =
         items.iter().filter(|i| matches!(&i["id"], AttributeValue::S(s) if s == &format!("username#{name}"))).collect();
     assert_eq!(users.len(), 1, "exactly one account");
@@ -57,7 +58,9 @@ async fn two_users_racing_to_one_new_username_one_wins() {
         login.assert_success(200);
         assert_eq!(login.body["pk"], winner["pk"]);
         // The loser keeps its own name.
-        api.post("/login/", json!({"username": loser["username"], "password": "password123"})).await.assert_success(200);
+        api.post("/login/", json!({"username": loser["username"], "password": "password123"}))
+            .await
+            .assert_success(200);
         let claims = api
             .scan(&api.ctx.store.tables().users)
             .await

@@ -8,7 +8,6 @@ use api_tests::USER_FIELDS;
 use local_api::template::Template;
 use serde_json::Value;
 
-
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 fn root_file(name: &str) -> String {

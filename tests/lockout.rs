@@ -67,9 +67,12 @@ async fn wrong_old_passwords_count_toward_the_lockout() {
     let name = unique("pwlock");
     let reg = api.register(&name).await;
     for _ in 0..5 {
-        api.put("/password/", json!({"username": name, "old_password": "bad-old-pw", "password": "password456", "token": reg["token"]}))
-            .await
-            .assert_fail(401);
+        api.put(
+            "/password/",
+            json!({"username": name, "old_password": "bad-old-pw", "password": "password456", "token": reg["token"]}),
+        )
+        .await
+        .assert_fail(401);
     }
     api.post("/login/", json!({"username": name, "password": "password123"})).await.assert_fail(429);
 }

@@ -164,7 +164,10 @@ async fn sns_down_is_503_and_costs_the_phone_nothing() {
     assert!(sms_for(&e164).await.is_empty());
     let after: Vec<String> = down.all_items().await.into_iter().filter(|i| !i.contains("smslimit#")).collect();
     assert_eq!(before, after, "no code stored as sent");
-    assert!(down.all_items().await.iter().filter(|i| i.contains("smslimit#")).all(|i| i.contains("N(\"0\")")), "counters given back");
+    assert!(
+        down.all_items().await.iter().filter(|i| i.contains("smslimit#")).all(|i| i.contains("N(\"0\")")),
+        "counters given back"
+    );
 
     // SNS is back: the retry is not rate-limited.
     let up = TestApi::serve(Context::new(Config { tables, ..Config::default() }, &sdk)).await;
@@ -177,7 +180,10 @@ async fn a_phone_typed_into_someone_elses_profile_does_not_lead_into_their_accou
     let api = TestApi::start().await;
     let (national, e164) = unique_phone();
     let squatter = api
-        .post("/users/", json!({"username": unique("squat"), "password": "password123", "nickname": "s", "phone": national}))
+        .post(
+            "/users/",
+            json!({"username": unique("squat"), "password": "password123", "nickname": "s", "phone": national}),
+        )
         .await;
     squatter.assert_success(200);
     let victim = api.register(&unique("victim")).await;

@@ -26,7 +26,8 @@ async fn every_method_with_and_without_trailing_slash() {
     let (token, _) = owner(&api).await;
     for slash in ["/", ""] {
         let alias = unique("alias");
-        let created = api.post(&format!("/rooms{slash}"), json!({"room_alias": alias, "active": true, "token": token})).await;
+        let created =
+            api.post(&format!("/rooms{slash}"), json!({"room_alias": alias, "active": true, "token": token})).await;
         created.assert_success(201);
         assert_room_shape(&created.body);
         assert_eq!(created.body["room_alias"], alias.as_str());
@@ -127,7 +128,9 @@ async fn pages_of_active_rooms() {
     loop {
         let a = api.get(&format!("/rooms/?pageSize=40&after={next}")).await;
         a.assert_success(200);
-        cursor_seen.extend(a.body["results"].as_array().unwrap().iter().map(|r| r["pk"].as_str().unwrap().parse::<u64>().unwrap()));
+        cursor_seen.extend(
+            a.body["results"].as_array().unwrap().iter().map(|r| r["pk"].as_str().unwrap().parse::<u64>().unwrap()),
+        );
         next = a.str("next").to_owned();
         if next.is_empty() {
             break;
@@ -167,7 +170,9 @@ async fn one_alias_twenty_racers_one_room() {
     let api = TestApi::start().await;
     let (token, _) = owner(&api).await;
     let alias = unique("contested");
-    let answers = join_all((0..20).map(|_| api.post("/rooms/", json!({"room_alias": alias, "active": true, "token": token})))).await;
+    let answers =
+        join_all((0..20).map(|_| api.post("/rooms/", json!({"room_alias": alias, "active": true, "token": token}))))
+            .await;
     let created = answers.iter().filter(|a| a.status == 201).count();
     assert_eq!(created, 1, "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
     for a in answers.iter().filter(|a| a.status != 201) {
@@ -240,24 +245,122 @@ async fn bad_room_input_is_refused_and_writes_nothing() {
     /// name, method, path, body, status, error id
     type Case = (&'static str, Method, String, Vec<u8>, u16, &'static str);
     let cases: Vec<Case> = vec![
-        ("active maybe", p.clone(), "/rooms/".into(), json!({"room_alias": "a1", "active": "maybe", "token": token}).to_string().into(), 400, "invalid_active"),
-        ("active number", p.clone(), "/rooms/".into(), json!({"room_alias": "a1", "active": 1, "token": token}).to_string().into(), 400, "invalid_active"),
-        ("missing alias", p.clone(), "/rooms/".into(), json!({"active": true, "token": token}).to_string().into(), 400, "missing_room_alias"),
-        ("empty alias", p.clone(), "/rooms/".into(), json!({"room_alias": "", "token": token}).to_string().into(), 400, "invalid_room_alias"),
-        ("10 kB alias", p.clone(), "/rooms/".into(), json!({"room_alias": "a".repeat(10240), "token": token}).to_string().into(), 400, "invalid_room_alias"),
-        ("alias object", p.clone(), "/rooms/".into(), json!({"room_alias": {"x": 1}, "token": token}).to_string().into(), 400, "invalid_room_alias"),
-        ("alias NUL", p.clone(), "/rooms/".into(), json!({"room_alias": "a\u{0}", "token": token}).to_string().into(), 400, "invalid_room_alias"),
-        ("alias padded", p.clone(), "/rooms/".into(), json!({"room_alias": " a ", "token": token}).to_string().into(), 400, "invalid_room_alias"),
-        ("duplicate alias", p.clone(), "/rooms/".into(), json!({"room_alias": taken, "token": token}).to_string().into(), 409, "room_alias_taken"),
+        (
+            "active maybe",
+            p.clone(),
+            "/rooms/".into(),
+            json!({"room_alias": "a1", "active": "maybe", "token": token}).to_string().into(),
+            400,
+            "invalid_active",
+        ),
+        (
+            "active number",
+            p.clone(),
+            "/rooms/".into(),
+            json!({"room_alias": "a1", "active": 1, "token": token}).to_string().into(),
+            400,
+            "invalid_active",
+        ),
+        (
+            "missing alias",
+            p.clone(),
+            "/rooms/".into(),
+            json!({"active": true, "token": token}).to_string().into(),
+            400,
+            "missing_room_alias",
+        ),
+        (
+            "empty alias",
+            p.clone(),
+            "/rooms/".into(),
+            json!({"room_alias": "", "token": token}).to_string().into(),
+            400,
+            "invalid_room_alias",
+        ),
+        (
+            "10 kB alias",
+            p.clone(),
+            "/rooms/".into(),
+            json!({"room_alias": "a".repeat(10240), "token": token}).to_string().into(),
+            400,
+            "invalid_room_alias",
+        ),
+        (
+            "alias object",
+            p.clone(),
+            "/rooms/".into(),
+            json!({"room_alias": {"x": 1}, "token": token}).to_string().into(),
+            400,
+            "invalid_room_alias",
+        ),
+        (
+            "alias NUL",
+            p.clone(),
+            "/rooms/".into(),
+            json!({"room_alias": "a\u{0}", "token": token}).to_string().into(),
+            400,
+            "invalid_room_alias",
+        ),
+        (
+            "alias padded",
+            p.clone(),
+            "/rooms/".into(),
+            json!({"room_alias": " a ", "token": token}).to_string().into(),
+            400,
+            "invalid_room_alias",
+        ),
+        (
+            "duplicate alias",
+            p.clone(),
+            "/rooms/".into(),
+            json!({"room_alias": taken, "token": token}).to_string().into(),
+            409,
+            "room_alias_taken",
+        ),
         ("body array", p.clone(), "/rooms/".into(), b"[{\"room_alias\":\"x\"}]".to_vec(), 400, "malformed_body"),
         ("malformed", p.clone(), "/rooms/".into(), b"{\"room_alias\":".to_vec(), 400, "malformed_body"),
-        ("invalid UTF-8", p.clone(), "/rooms/".into(), b"{\"room_alias\":\"\xc3\x28\"}".to_vec(), 400, "malformed_body"),
-        ("put non-numeric pk", u.clone(), "/rooms/abc/".into(), json!({"active": false, "token": token}).to_string().into(), 400, "invalid_pk"),
-        ("put active maybe", u.clone(), format!("/rooms/{pk}/"), json!({"active": "maybe", "token": token}).to_string().into(), 400, "invalid_active"),
+        (
+            "invalid UTF-8",
+            p.clone(),
+            "/rooms/".into(),
+            b"{\"room_alias\":\"\xc3\x28\"}".to_vec(),
+            400,
+            "malformed_body",
+        ),
+        (
+            "put non-numeric pk",
+            u.clone(),
+            "/rooms/abc/".into(),
+            json!({"active": false, "token": token}).to_string().into(),
+            400,
+            "invalid_pk",
+        ),
+        (
+            "put active maybe",
+            u.clone(),
+            format!("/rooms/{pk}/"),
+            json!({"active": "maybe", "token": token}).to_string().into(),
+            400,
+            "invalid_active",
+        ),
         ("put body array", u.clone(), format!("/rooms/{pk}/"), b"[]".to_vec(), 400, "malformed_body"),
-        ("put alias empty", u.clone(), format!("/rooms/{pk}/"), json!({"room_alias": "", "token": token}).to_string().into(), 400, "invalid_room_alias"),
+        (
+            "put alias empty",
+            u.clone(),
+            format!("/rooms/{pk}/"),
+            json!({"room_alias": "", "token": token}).to_string().into(),
+            400,
+            "invalid_room_alias",
+        ),
         ("get non-numeric pk", Method::GET, "/rooms/1x/".into(), Vec::new(), 400, "invalid_pk"),
-        ("delete negative pk", Method::DELETE, "/rooms/-1/".into(), json!({"token": token}).to_string().into(), 400, "invalid_pk"),
+        (
+            "delete negative pk",
+            Method::DELETE,
+            "/rooms/-1/".into(),
+            json!({"token": token}).to_string().into(),
+            400,
+            "invalid_pk",
+        ),
         ("get huge pk", Method::GET, "/rooms/99999999999999999999999/".into(), Vec::new(), 400, "invalid_pk"),
     ];
     let before = api.all_items().await;

@@ -64,10 +64,15 @@ async fn dynamodb_round_trips_per_endpoint() {
     let renamed = unique("rt");
     api.put(&format!("/users/{pk}/"), json!({"token": token, "username": renamed})).await.assert_success(200);
     calls.push(("user_info (rename)", recorder.take()));
-    api.put(&format!("/users/icon/{pk}/"), json!({"token": token, "icon": "https://a.example/i.png"})).await.assert_success(200);
+    api.put(&format!("/users/icon/{pk}/"), json!({"token": token, "icon": "https://a.example/i.png"}))
+        .await
+        .assert_success(200);
     calls.push(("user_icon", recorder.take()));
     let pw = api
-        .put("/password/", json!({"username": renamed, "old_password": "password123", "password": "password456", "token": token}))
+        .put(
+            "/password/",
+            json!({"username": renamed, "old_password": "password123", "password": "password456", "token": token}),
+        )
         .await;
     pw.assert_success(200);
     calls.push(("user_password", recorder.take()));

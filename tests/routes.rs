@@ -17,10 +17,8 @@ fn template_events_equal_the_route_table() {
     let template = Template::load(&Template::default_path()).unwrap();
     let deployed: BTreeSet<(String, String, String)> =
         template.api_events().into_iter().map(|e| (e.function, e.method, e.path)).collect();
-    let served: BTreeSet<(String, String, String)> = ROUTES
-        .iter()
-        .map(|r| (r.function.crate_name().to_owned(), r.method.to_owned(), r.path.to_owned()))
-        .collect();
+    let served: BTreeSet<(String, String, String)> =
+        ROUTES.iter().map(|r| (r.function.crate_name().to_owned(), r.method.to_owned(), r.path.to_owned())).collect();
     assert_eq!(deployed, served);
 }
 

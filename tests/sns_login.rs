@@ -61,17 +61,30 @@ async fn provider_contract(kind: Kind) {
     provider.grant(&token, &snsid, kind.our_app());
     let name = unique("sns");
 
-    refused_without_writes(&api, sns_body(kind, &snsid, "not-a-live-token", &name), 401, "sns_auth_failed", "unknown token")
-        .await;
+    refused_without_writes(
+        &api,
+        sns_body(kind, &snsid, "not-a-live-token", &name),
+        401,
+        "sns_auth_failed",
+        "unknown token",
+    )
+    .await;
     // The token is live, but it belongs to someone else: the snsid is not the caller's.
-    refused_without_writes(&api, sns_body(kind, &kind.subject(2), &token, &name), 401, "sns_auth_failed", "snsid mismatch")
-        .await;
+    refused_without_writes(
+        &api,
+        sns_body(kind, &kind.subject(2), &token, &name),
+        401,
+        "sns_auth_failed",
+        "snsid mismatch",
+    )
+    .await;
     let mut asked = 2;
     if kind != Kind::WeChat {
         // A live token of the right user, but issued to another app.
         let foreign = unique("foreign");
         provider.grant(&foreign, &snsid, "100000001");
-        refused_without_writes(&api, sns_body(kind, &snsid, &foreign, &name), 401, "sns_auth_failed", "other app").await;
+        refused_without_writes(&api, sns_body(kind, &snsid, &foreign, &name), 401, "sns_auth_failed", "other app")
+            .await;
         asked += 1;
     }
     assert_eq!(provider.requests(), asked, "each refusal came from the provider");
@@ -152,13 +165,8 @@ async fn a_provider_that_fails_gives_502_and_never_a_login() {
         c.sns.timeout = timeout;
     })
     .await;
-    let failures = [
-        Mode::Slow(Duration::from_secs(3)),
-        Mode::Html,
-        Mode::TruncatedJson,
-        Mode::CutConnection,
-        Mode::ServerError,
-    ];
+    let failures =
+        [Mode::Slow(Duration::from_secs(3)), Mode::Html, Mode::TruncatedJson, Mode::CutConnection, Mode::ServerError];
     for kind in Kind::ALL {
         let provider = providers.get(kind);
         let (snsid, token) = (kind.subject(3), unique("tok"));
@@ -275,7 +283,10 @@ async fn a_taken_username_gets_a_variant_and_the_owner_keeps_it() {
     b.assert_success(201);
     assert_eq!(b.str("pk"), "4");
     let name = b.str("username");
-    assert!(name.starts_with(&format!("{wish}_")) && name != format!("{wish}_4") && name != format!("{wish}_2"), "{name}");
+    assert!(
+        name.starts_with(&format!("{wish}_")) && name != format!("{wish}_4") && name != format!("{wish}_2"),
+        "{name}"
+    );
     assert_eq!(users_items(&api, "username#").await.len(), 4, "one claim per account");
 }
 
@@ -303,7 +314,9 @@ fn the_deployed_template_always_verifies() {
     let env = &function["Properties"]["Environment"]["Variables"];
     assert_eq!(env["SNS_VERIFY"], "on", "a literal, not a parameter");
     assert!(template.root()["Globals"]["Function"]["Environment"]["Variables"].get("SNS_VERIFY").is_none());
-    for (var, param) in [("WECHAT_API_BASE", "WeChatApiBase"), ("QQ_API_BASE", "QqApiBase"), ("WEIBO_API_BASE", "WeiboApiBase")] {
+    for (var, param) in
+        [("WECHAT_API_BASE", "WeChatApiBase"), ("QQ_API_BASE", "QqApiBase"), ("WEIBO_API_BASE", "WeiboApiBase")]
+    {
         assert_eq!(env[var]["Ref"], param);
         let p = &template.root()["Parameters"][param];
         assert!(p["Default"].as_str().unwrap().starts_with("https://"), "{param}");

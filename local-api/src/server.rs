@@ -42,7 +42,9 @@ async fn answer(ctx: &Context, req: hyper::Request<Incoming>, peer: SocketAddr) 
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, GATEWAY_MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return convert(failure(&ApiError::BodyTooLarge(ctx.config.max_body_bytes), &ctx.config.cors_allow_origin)),
+        Err(_) => {
+            return convert(failure(&ApiError::BodyTooLarge(ctx.config.max_body_bytes), &ctx.config.cors_allow_origin))
+        }
     };
     let path = parts.uri.path();
     let Some((resource, pk)) = routes::match_path(path) else {

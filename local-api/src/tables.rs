@@ -91,7 +91,9 @@ async fn create(client: &Client, name: &str, props: &Value) -> Result<bool, Stri
     }
     match req.send().await {
         Ok(_) => {}
-        Err(e) if matches!(e.as_service_error(), Some(CreateTableError::ResourceInUseException(_))) => return Ok(false),
+        Err(e) if matches!(e.as_service_error(), Some(CreateTableError::ResourceInUseException(_))) => {
+            return Ok(false)
+        }
         Err(e) => return Err(format!("create table {name}: {}", DisplayErrorContext(e))),
     }
     let ttl = &props["TimeToLiveSpecification"];

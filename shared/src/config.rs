@@ -118,11 +118,7 @@ impl Default for Config {
         Config {
             tables: Tables::local(""),
             token_ttl: Duration::from_secs(24 * 3600),
-            lockout: LockoutPolicy {
-                threshold: 5,
-                base: Duration::from_secs(30),
-                max: Duration::from_secs(15 * 60),
-            },
+            lockout: LockoutPolicy { threshold: 5, base: Duration::from_secs(30), max: Duration::from_secs(15 * 60) },
             cors_allow_origin: "*".into(),
             max_body_bytes: 64 * 1024,
             sms: SmsConfig::default(),
@@ -161,7 +157,8 @@ impl Config {
         }
         let sms = &mut c.sms;
         if let Some(v) = var("SMS_ALLOWED_COUNTRIES") {
-            sms.allowed_countries = v.split(',').map(|c| c.trim().trim_start_matches('+').to_owned()).filter(|c| !c.is_empty()).collect();
+            sms.allowed_countries =
+                v.split(',').map(|c| c.trim().trim_start_matches('+').to_owned()).filter(|c| !c.is_empty()).collect();
             if sms.allowed_countries.iter().any(|c| c.len() > 3 || !c.bytes().all(|b| b.is_ascii_digit())) {
                 return Err("SMS_ALLOWED_COUNTRIES must be calling codes like 86,852".into());
             }

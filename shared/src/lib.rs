@@ -15,12 +15,12 @@ pub mod error;
 pub mod handlers;
 pub mod http;
 pub mod phone;
+#[cfg(feature = "sms")]
+pub mod sms;
 #[cfg(feature = "sns-providers")]
 pub mod social;
 pub mod store;
 pub mod validate;
-#[cfg(feature = "sms")]
-pub mod sms;
 
 pub use config::Config;
 pub use context::Context;

@@ -198,7 +198,9 @@ impl ProfileInput {
         }
         let age = fields.optional_text("age", 3)?;
         if let Some(age) = &age {
-            if !age.is_empty() && (!age.bytes().all(|b| b.is_ascii_digit()) || age.parse::<u32>().map_or(true, |a| a > 150)) {
+            if !age.is_empty()
+                && (!age.bytes().all(|b| b.is_ascii_digit()) || age.parse::<u32>().map_or(true, |a| a > 150))
+            {
                 return Err(ApiError::invalid("age", "必须是 0 到 150 的整数"));
             }
         }
@@ -211,7 +213,9 @@ impl ProfileInput {
         let phone = fields.optional_text("phone", 20)?;
         if let Some(phone) = &phone {
             let digits = phone.strip_prefix('+').unwrap_or(phone);
-            if !phone.is_empty() && (digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b' ')) {
+            if !phone.is_empty()
+                && (digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b' '))
+            {
                 return Err(ApiError::invalid("phone", "只能包含数字、空格、- 和开头的 +"));
             }
         }

@@ -60,8 +60,23 @@ impl Answer {
 }
 
 pub const USER_FIELDS: &[&str] = &[
-    "pk", "username", "password", "nickname", "sex", "age", "email", "phone", "country", "province", "city", "career",
-    "login_type", "img", "date_joined", "roomid", "token",
+    "pk",
+    "username",
+    "password",
+    "nickname",
+    "sex",
+    "age",
+    "email",
+    "phone",
+    "country",
+    "province",
+    "city",
+    "career",
+    "login_type",
+    "img",
+    "date_joined",
+    "roomid",
+    "token",
 ];
 
 /// Every user field of API.md present, a JSON string, `password` empty, token 32 hex.
@@ -124,7 +139,13 @@ impl TestApi {
         self.send_raw(method, path, bytes, &[]).await
     }
 
-    pub async fn send_raw(&self, method: Method, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Answer {
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(body) = body {
             req = req.header("content-type", "application/json").body(body);
@@ -154,9 +175,8 @@ impl TestApi {
 
     /// Registers `username` with password `password123` and returns the answer body.
     pub async fn register(&self, username: &str) -> Value {
-        let a = self
-            .post("/users/", json!({"username": username, "password": "password123", "nickname": "nick"}))
-            .await;
+        let a =
+            self.post("/users/", json!({"username": username, "password": "password123", "nickname": "nick"})).await;
         a.assert_success(200);
         a.body
     }

@@ -176,7 +176,9 @@ async fn answer(state: Arc<State>, mut stream: TcpStream) {
     state.requests.fetch_add(1, Ordering::SeqCst);
     let mode = *state.mode.lock().unwrap();
     let (status, content_type, body) = match mode {
-        Mode::Html => (200, "text/html", "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>".into()),
+        Mode::Html => {
+            (200, "text/html", "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>".into())
+        }
         Mode::ServerError => (503, "text/plain", "Service Unavailable".into()),
         _ => reply(&state, &request, mode == Mode::OtherSpelling),
     };
@@ -208,7 +210,9 @@ fn reply(state: &State, req: &Received, other_spelling: bool) -> (u16, &'static 
             let body = match grant {
                 Some(g) if g.subject == openid => json!({"errcode": 0, "errmsg": "ok"}),
                 Some(_) => json!({"errcode": 40003, "errmsg": "invalid openid rid: 6745a1c4-1a2b3c4d-5e6f7a8b"}),
-                None => json!({"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest rid: 6745a1c4-1a2b3c4d-5e6f7a8b"}),
+                None => {
+                    json!({"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest rid: 6745a1c4-1a2b3c4d-5e6f7a8b"})
+                }
             };
             (200, "application/json", body.to_string())
         }
@@ -230,12 +234,14 @@ fn reply(state: &State, req: &Received, other_spelling: bool) -> (u16, &'static 
                 (200, "application/json", body.to_string())
             }
             Some(g) => {
-                let uid: serde_json::Value = g.subject.parse::<u64>().map(Into::into).unwrap_or_else(|_| g.subject.clone().into());
+                let uid: serde_json::Value =
+                    g.subject.parse::<u64>().map(Into::into).unwrap_or_else(|_| g.subject.clone().into());
                 let body = json!({"uid": uid, "appkey": g.app, "scope": null, "create_at": 1732613400, "expire_in": 157679471});
                 (200, "application/json", body.to_string())
             }
             None => {
-                let body = json!({"error": "invalid_access_token", "error_code": 21332, "request": "/oauth2/get_token_info"});
+                let body =
+                    json!({"error": "invalid_access_token", "error_code": 21332, "request": "/oauth2/get_token_info"});
                 (400, "application/json", body.to_string())
             }
         },

@@ -4,8 +4,8 @@
 
 use crate::auth::tokens;
 use crate::domain::User;
-use crate::store::TokenRecord;
 use crate::http::ApiRequest;
+use crate::store::TokenRecord;
 use crate::validate::Fields;
 use crate::{clock, ApiError, Context};
 

@@ -18,9 +18,10 @@ pub async fn list(ctx: &Context, req: ApiRequest) -> ApiResult {
     let page = query_number(&req, "page")?.unwrap_or(1);
     let size = query_number(&req, "pageSize")?.unwrap_or(PAGE_SIZE_DEFAULT).min(PAGE_SIZE_MAX);
     // `after` (the previous page's `next`) reads only this page, however deep it is.
-    let after = req.query_param("after").filter(|a| !a.is_empty()).map(|a| {
-        validate::parse_pk(a).map_err(|_| ApiError::invalid("after", "必须是上一页返回的 next"))
-    });
+    let after = req
+        .query_param("after")
+        .filter(|a| !a.is_empty())
+        .map(|a| validate::parse_pk(a).map_err(|_| ApiError::invalid("after", "必须是上一页返回的 next")));
     let after = after.transpose()?;
     let skip = match after {
         Some(_) => 0,

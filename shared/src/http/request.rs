@@ -59,10 +59,8 @@ impl ApiRequest {
     pub fn token(&self, body: Option<&Fields>) -> Result<Option<String>, ApiError> {
         if let Some(value) = self.headers.get(header::AUTHORIZATION) {
             let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
-            let token = value
-                .strip_prefix("Token ")
-                .or_else(|| value.strip_prefix("Bearer "))
-                .ok_or(ApiError::Unauthorized)?;
+            let token =
+                value.strip_prefix("Token ").or_else(|| value.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
             return Ok(Some(token.trim().to_owned()));
         }
         if let Some(token) = self.query_param("token") {

@@ -113,4 +113,3 @@ fn chain(what: &str, err: &dyn std::error::Error) -> String {
     }
     text
 }
-

@@ -295,7 +295,8 @@ mod tests {
     #[test]
     fn weibo_answers() {
         let key = "1352222456";
-        let ok = r#"{"uid":1073880650,"appkey":"1352222456","scope":null,"create_at":1352267591,"expire_in":157679471}"#;
+        let ok =
+            r#"{"uid":1073880650,"appkey":"1352222456","scope":null,"create_at":1352267591,"expire_in":157679471}"#;
         assert_eq!(weibo(&answer(200, ok), "1073880650", key), Ok(()));
         let string_uid = r#"{"uid":"1073880650","appkey":"1352222456","create_at":1352267591,"expires_in":3600}"#;
         assert_eq!(weibo(&answer(200, string_uid), "1073880650", key), Ok(()));

@@ -8,9 +8,7 @@
 //! called, so concurrent Lambdas cannot exceed a limit; a send SNS refused is given back.
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::types::{
-    Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
 use super::{build_err, get_n, get_s, key, n, s, unavailable, Item, Store, KEY};
 use crate::config::SmsConfig;
@@ -81,7 +79,12 @@ impl Store {
 
     /// Takes one send from both windows and stores the new code, unless a code went to this
     /// phone less than `resend_interval` ago. Refusals name the limit and when it reopens.
-    pub async fn reserve_sms(&self, slot: &SendSlot<'_>, record: &CaptchaRecord, cfg: &SmsConfig) -> Result<(), ApiError> {
+    pub async fn reserve_sms(
+        &self,
+        slot: &SendSlot<'_>,
+        record: &CaptchaRecord,
+        cfg: &SmsConfig,
+    ) -> Result<(), ApiError> {
         let [(ip_id, ip_end), (phone_id, phone_end)] = self.limit_ids(slot, cfg);
         let item = Item::from([
             (KEY.to_owned(), s(captcha_id(slot.phone))),
@@ -124,7 +127,12 @@ impl Store {
 
     /// Gives back a reservation whose SMS never left: the counters go down and the code that
     /// was never delivered is removed, so the phone can ask again at once.
-    pub async fn release_sms(&self, slot: &SendSlot<'_>, record: &CaptchaRecord, cfg: &SmsConfig) -> Result<(), ApiError> {
+    pub async fn release_sms(
+        &self,
+        slot: &SendSlot<'_>,
+        record: &CaptchaRecord,
+        cfg: &SmsConfig,
+    ) -> Result<(), ApiError> {
         let [(ip_id, _), (phone_id, _)] = self.limit_ids(slot, cfg);
         let delete = Delete::builder()
             .table_name(&self.tables.tokens)

@@ -23,7 +23,11 @@ impl TokenRecord {
     }
 
     fn from_item(item: &Item) -> Self {
-        TokenRecord { user_pk: get_n(item, "user_pk"), epoch: get_n(item, "epoch"), expires_at: get_n(item, "expires_at") }
+        TokenRecord {
+            user_pk: get_n(item, "user_pk"),
+            epoch: get_n(item, "epoch"),
+            expires_at: get_n(item, "expires_at"),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::tokens::TokenRecord;
-use super::{build_err, Rejected, get_n, get_opt_s, get_s, key, n, s, unavailable, Item, Store, KEY};
+use super::{build_err, get_n, get_opt_s, get_s, key, n, s, unavailable, Item, Rejected, Store, KEY};
 use crate::domain::User;
 use crate::ApiError;
 
@@ -244,7 +244,9 @@ impl Store {
             .table_name(&self.tables.users)
             .set_key(Some(key(claim_id(username))))
             .update_expression("SET locked_until = :until")
-            .condition_expression("attribute_exists(id) AND (attribute_not_exists(locked_until) OR locked_until < :until)")
+            .condition_expression(
+                "attribute_exists(id) AND (attribute_not_exists(locked_until) OR locked_until < :until)",
+            )
             .expression_attribute_values(":until", n(until))
             .send()
             .await;
@@ -296,7 +298,8 @@ impl Store {
                 .map_err(build_err)?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
-        let outcome = if items.len() == 1 { self.put_alone(items.remove(0)).await? } else { self.transact(items).await? };
+        let outcome =
+            if items.len() == 1 { self.put_alone(items.remove(0)).await? } else { self.transact(items).await? };
         match outcome {
             Ok(()) => Ok(User { version: user.version + 1, ..user.clone() }),
             Err(r) if r.index == 1 => Err(ApiError::Taken { field: "username" }),
