@@ -10,7 +10,7 @@
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
-use super::{build_err, get_n, get_s, key, n, s, unavailable, Item, Store, KEY};
+use super::{build_err, get_n, get_s, key, n, s, unavailable, unless_condition_failed, Item, Store, KEY};
 use crate::config::SmsConfig;
 use crate::ApiError;
 
@@ -198,10 +198,6 @@ impl Store {
             .expression_attribute_values(":h", s(stored_hash))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(err) => Err(unavailable(err)),
-        }
+        unless_condition_failed(out).map(drop)
     }
 }

@@ -110,6 +110,24 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base + u64::from(u16::from_le_bytes(b)) % base)
 }
 
+/// A conditional write whose condition failing is an expected outcome, not an outage:
+/// `Ok(None)` then, `Ok(Some(output))` on success, 503 for anything else.
+pub(crate) fn unless_condition_failed<T, E, R>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<Option<T>, ApiError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(err) if err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") => {
+            Ok(None)
+        }
+        Err(err) => Err(unavailable(err)),
+    }
+}
+
 /// Any SDK failure: the caller gets 503, the log gets the full chain.
 pub(crate) fn unavailable<E: std::error::Error>(err: E) -> ApiError {
     ApiError::Unavailable(DisplayErrorContext(err).to_string())

@@ -6,12 +6,10 @@
 //!   verified phone to one account;
 //! - `counter#...`: atomic counters (see counters.rs).
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::tokens::TokenRecord;
-use super::{build_err, get_n, get_opt_s, get_s, key, n, s, unavailable, Item, Rejected, Store, KEY};
+use super::{build_err, get_n, get_opt_s, get_s, key, n, s, unless_condition_failed, Item, Rejected, Store, KEY};
 use crate::domain::User;
 use crate::ApiError;
 
@@ -227,13 +225,8 @@ impl Store {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
-        match out {
-            Ok(out) => Ok(out.attributes().map(|a| get_n(a, "failed_logins")).unwrap_or(0) as u32),
-            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                Ok(0)
-            }
-            Err(err) => Err(unavailable(err)),
-        }
+        let out = unless_condition_failed(out)?;
+        Ok(out.and_then(|o| o.attributes().map(|a| get_n(a, "failed_logins"))).unwrap_or(0) as u32)
     }
 
     /// Locks `username` until `until`, unless a later lock is already set.
@@ -250,17 +243,12 @@ impl Store {
             .expression_attribute_values(":until", n(until))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                Ok(())
-            }
-            Err(err) => Err(unavailable(err)),
-        }
+        unless_condition_failed(out).map(drop)
     }
 
     pub async fn clear_login_failures(&self, username: &str) -> Result<(), ApiError> {
-        self.client
+        let out = self
+            .client
             .update_item()
             .table_name(&self.tables.users)
             .set_key(Some(key(claim_id(username))))
@@ -268,12 +256,8 @@ impl Store {
             .condition_expression("attribute_exists(id)")
             .expression_attribute_values(":zero", n(0))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|err| match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
-                _ => Err(unavailable(err)),
-            })
+            .await;
+        unless_condition_failed(out).map(drop)
     }
 
     /// Saves a profile change made to `user` as read (same `version`). A new username moves the
@@ -320,12 +304,9 @@ impl Store {
             .set_expression_attribute_values(put.expression_attribute_values)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Ok(())),
-            Err(err) if matches!(err.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {
-                Ok(Err(Rejected { index: 0, item: None }))
-            }
-            Err(err) => Err(unavailable(err)),
+        match unless_condition_failed(result)? {
+            Some(_) => Ok(Ok(())),
+            None => Ok(Err(Rejected { index: 0, item: None })),
         }
     }
 
