@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
 use crate::config::Tables;
@@ -80,6 +80,34 @@ impl Store {
 }
 
 impl Store {
+    /// A Put that creates `item` and fails if its key exists: how every claim is taken.
+    pub(crate) fn put_new(&self, table: &str, item: Item) -> Result<TransactWriteItem, ApiError> {
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A Put that replaces a record only if it still has the `version` it was read at.
+    pub(crate) fn put_over_version(
+        &self,
+        table: &str,
+        item: Item,
+        version: u64,
+    ) -> Result<TransactWriteItem, ApiError> {
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(version))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     /// One item by key, strongly consistent: every read here must see the writes before it.
     pub(crate) async fn get(&self, table: &str, id: impl Into<String>) -> Result<Option<Item>, ApiError> {
         let out = self

@@ -7,7 +7,7 @@
 //!   room write that changes it, so `total` is one GetItem instead of a count.
 //! - `counter#...`: room pks and the room-number space shared with accounts (counters.rs).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 
 use super::{build_err, get_n, get_s, key, n, s, unavailable, Item, Store, KEY};
 use crate::domain::Room;
@@ -77,13 +77,8 @@ impl Store {
     }
 
     fn alias_claim(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, ApiError> {
-        let put = Put::builder()
-            .table_name(&self.tables.rooms)
-            .set_item(Some(Item::from([(KEY.to_owned(), s(alias_id(alias))), ("room_pk".to_owned(), n(room_pk))])))
-            .condition_expression("attribute_not_exists(id)")
-            .build()
-            .map_err(build_err)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        let claim = Item::from([(KEY.to_owned(), s(alias_id(alias))), ("room_pk".to_owned(), n(room_pk))]);
+        self.put_new(&self.tables.rooms, claim)
     }
 
     fn alias_release(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, ApiError> {
@@ -99,14 +94,8 @@ impl Store {
 
     /// Creates the room with its alias claim (and its place in the active count).
     pub async fn create_room(&self, room: &Room) -> Result<(), ApiError> {
-        let mut items = vec![self.alias_claim(&room.room_alias, room.pk)?];
-        let put = Put::builder()
-            .table_name(&self.tables.rooms)
-            .set_item(Some(room.to_item()))
-            .condition_expression("attribute_not_exists(id)")
-            .build()
-            .map_err(build_err)?;
-        items.push(TransactWriteItem::builder().put(put).build());
+        let mut items =
+            vec![self.alias_claim(&room.room_alias, room.pk)?, self.put_new(&self.tables.rooms, room.to_item())?];
         if room.active {
             items.push(self.active_count_change(1)?);
         }
@@ -125,14 +114,7 @@ impl Store {
     /// active count with it in one transaction.
     pub async fn update_room(&self, current: &Room, updated: &Room) -> Result<Room, ApiError> {
         let next = Room { version: current.version + 1, ..updated.clone() };
-        let put = Put::builder()
-            .table_name(&self.tables.rooms)
-            .set_item(Some(next.to_item()))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", n(current.version))
-            .build()
-            .map_err(build_err)?;
-        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        let mut items = vec![self.put_over_version(&self.tables.rooms, next.to_item(), current.version)?];
         let alias_moves = current.room_alias != updated.room_alias;
         if alias_moves {
             items.push(self.alias_claim(&updated.room_alias, current.pk)?);

@@ -6,7 +6,7 @@
 //!   verified phone to one account;
 //! - `counter#...`: atomic counters (see counters.rs).
 
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem, Update};
 
 use super::tokens::TokenRecord;
 use super::{build_err, get_n, get_opt_s, get_s, key, n, s, unless_condition_failed, Item, Rejected, Store, KEY};
@@ -138,28 +138,10 @@ impl Credentials {
 }
 
 impl Store {
-    fn put_new(&self, table: &str, item: Item) -> Result<TransactWriteItem, ApiError> {
-        let put = Put::builder()
-            .table_name(table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(id)")
-            .build()
-            .map_err(build_err)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
     /// Writes a user record over the version it was read at.
     fn put_user_versioned(&self, user: &User) -> Result<TransactWriteItem, ApiError> {
-        let mut next = user.clone();
-        next.version += 1;
-        let put = Put::builder()
-            .table_name(&self.tables.users)
-            .set_item(Some(next.to_item()))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", n(user.version))
-            .build()
-            .map_err(build_err)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        let next = User { version: user.version + 1, ..user.clone() };
+        self.put_over_version(&self.tables.users, next.to_item(), user.version)
     }
 
     /// Creates the account, its username claim, its `claims` and its first token in one
