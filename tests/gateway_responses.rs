@@ -163,7 +163,10 @@ fn assert_envelope(wire: &Wire, what: &str) {
     }
     let id = wire.body["error"].as_str().unwrap();
     assert!(id.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{what}: error id {id} is snake_case");
-    assert!(wire.body["msg"].as_str().unwrap().chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{what}: Chinese msg");
+    assert!(
+        wire.body["msg"].as_str().unwrap().chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "{what}: Chinese msg"
+    );
     assert_eq!(wire.headers.get("access-control-allow-origin").map(String::as_str), Some(ORIGIN), "{what}: CORS");
     assert_eq!(wire.headers.get("vary").map(String::as_str), Some("Origin"), "{what}");
     if wire.status == 429 {
@@ -195,8 +198,7 @@ fn every_gateway_answer_is_the_failure_envelope_of_its_shared_error() {
 #[test]
 fn gateway_bodies_render_only_variables_that_carry_no_request_data() {
     assert_eq!(render(r#"{"id":"$context.requestId","t":"$context.error.responseType"}"#).matches("$").count(), 0);
-    for bad in ["$context.error.message", "$context.error.messageString", "$context.identity.sourceIp", "$input.body"]
-    {
+    for bad in ["$context.error.message", "$context.error.messageString", "$context.identity.sourceIp", "$input.body"] {
         let rendered = std::panic::catch_unwind(|| render(&format!(r#"{{"m":"{bad}"}}"#)));
         assert!(rendered.is_err(), "{bad} must be refused");
     }
@@ -206,7 +208,8 @@ fn gateway_bodies_render_only_variables_that_carry_no_request_data() {
 fn every_gateway_answer_is_documented_in_openapi_and_the_readme() {
     let deployed = gateway_answers();
     let openapi = Template::parse(&root_file("openapi.yaml")).unwrap();
-    let examples = &openapi.root()["components"]["responses"]["GatewayAnswer"]["content"]["application/json"]["examples"];
+    let examples =
+        &openapi.root()["components"]["responses"]["GatewayAnswer"]["content"]["application/json"]["examples"];
     let readme = root_file("README.md");
     for (kind, wire) in &deployed {
         assert_eq!(examples[kind]["value"], wire.body, "openapi.yaml GatewayAnswer example {kind}");
