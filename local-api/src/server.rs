@@ -47,15 +47,12 @@ async fn answer(ctx: &Context, req: hyper::Request<Incoming>, peer: SocketAddr) 
         }
     };
     let path = parts.uri.path();
-    let Some((resource, pk)) = routes::match_path(path) else {
-        return convert(failure(&ApiError::NotFound("route"), &ctx.config.cors_allow_origin));
-    };
-    let Some(route) = routes::find(&parts.method, resource) else {
-        let mut resp = failure(&ApiError::MethodNotAllowed, &ctx.config.cors_allow_origin);
-        if let Ok(allow) = routes::allowed_methods(resource).join(", ").parse() {
-            resp.headers_mut().insert("allow", allow);
-        }
-        return convert(resp);
+    // An unknown method gets the 404 of an unknown path, not a 405: API Gateway (REST) answers
+    // both with its MISSING_AUTHENTICATION_TOKEN response, and apps must meet one behaviour.
+    let found = routes::match_path(path)
+        .and_then(|(resource, pk)| Some((resource, pk, routes::find(&parts.method, resource)?)));
+    let Some((resource, pk, route)) = found else {
+        return convert(failure(&ApiError::NoRoute, &ctx.config.cors_allow_origin));
     };
     let event = proxy_event(&parts, resource, pk, &body, peer);
     let request = match lambda_http::request::from_str(&event.to_string()) {

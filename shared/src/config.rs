@@ -3,6 +3,9 @@
 use std::env;
 use std::time::Duration;
 
+/// Largest request body accepted; API.md fixes it at 64 KiB. API Gateway's own 413 names it too.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 #[derive(Clone, Debug)]
 pub struct Tables {
     pub users: String,
@@ -120,7 +123,7 @@ impl Default for Config {
             token_ttl: Duration::from_secs(24 * 3600),
             lockout: LockoutPolicy { threshold: 5, base: Duration::from_secs(30), max: Duration::from_secs(15 * 60) },
             cors_allow_origin: "*".into(),
-            max_body_bytes: 64 * 1024,
+            max_body_bytes: MAX_BODY_BYTES,
             sms: SmsConfig::default(),
             sns: SnsConfig::default(),
         }

@@ -23,8 +23,10 @@ pub enum ApiError {
     Forbidden,
     #[error("{0} not found")]
     NotFound(&'static str),
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// No route has this path and method. Deployed, API Gateway answers it itself
+    /// (`MISSING_AUTHENTICATION_TOKEN`, for an unknown path and for an unknown method alike).
+    #[error("no route for this path and method")]
+    NoRoute,
     #[error("{field} already taken")]
     Taken { field: &'static str },
     /// A concurrent change won a race the caller may simply retry.
@@ -45,6 +47,47 @@ pub enum ApiError {
     BadGateway(String),
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    // Only API Gateway gives the answers below (see [`gateway_responses`]); a function never does.
+    /// A 4xx of API Gateway that no more specific answer covers (e.g. an `Authorization` header
+    /// it takes for a malformed AWS signature).
+    #[error("request refused by the gateway")]
+    GatewayRefused,
+    /// The web application firewall blocked the request.
+    #[error("blocked by the firewall")]
+    Blocked,
+    /// The function crashed or gave no valid answer.
+    #[error("function failed")]
+    FunctionFailed,
+    #[error("function timed out")]
+    FunctionTimeout,
+    /// A 5xx of API Gateway that no more specific answer covers.
+    #[error("gateway error")]
+    GatewayError,
+}
+
+/// The answers API Gateway writes itself, without calling a function: `template.yaml` gives
+/// every response type listed here a `GatewayResponses` entry whose status, headers and body are
+/// those of `http::envelope::failure` for the error beside it (tests/gateway_responses.rs
+/// renders each entry and compares). The numbers are fixed because a gateway response is static.
+pub fn gateway_responses() -> [(&'static str, ApiError); 10] {
+    [
+        // Also an unknown method on a known path: REST APIs do not tell the two apart.
+        ("MISSING_AUTHENTICATION_TOKEN", ApiError::NoRoute),
+        // The stage's method throttle (100 requests/s, burst 200): a second is enough.
+        ("THROTTLED", ApiError::RateLimited { id: "throttled", retry_after: 1 }),
+        // Only with a usage plan; its period (day, week, month) is not visible here, so the
+        // hint is an hour rather than a retry loop.
+        ("QUOTA_EXCEEDED", ApiError::RateLimited { id: "quota_exceeded", retry_after: 3600 }),
+        ("WAF_FILTERED", ApiError::Blocked),
+        ("INTEGRATION_FAILURE", ApiError::FunctionFailed),
+        ("INTEGRATION_TIMEOUT", ApiError::FunctionTimeout),
+        // Only with a request validator: the functions validate bodies themselves.
+        ("BAD_REQUEST_BODY", ApiError::MalformedBody("不符合接口定义")),
+        // API Gateway's 10 MB payload limit; the API's own limit is what an app needs to know.
+        ("REQUEST_TOO_LARGE", ApiError::BodyTooLarge(crate::config::MAX_BODY_BYTES)),
+        ("DEFAULT_4XX", ApiError::GatewayRefused),
+        ("DEFAULT_5XX", ApiError::GatewayError),
+    ]
 }
 
 impl ApiError {
@@ -59,14 +102,16 @@ impl ApiError {
             | ApiError::BadCredentials
             | ApiError::InvalidCaptcha
             | ApiError::ProviderRejected(_) => 401,
-            ApiError::Forbidden => 403,
-            ApiError::NotFound(_) => 404,
-            ApiError::MethodNotAllowed => 405,
+            ApiError::GatewayRefused => 400,
+            ApiError::Forbidden | ApiError::Blocked => 403,
+            ApiError::NotFound(_) | ApiError::NoRoute => 404,
             ApiError::Taken { .. } | ApiError::Contended => 409,
             ApiError::BodyTooLarge(_) => 413,
             ApiError::LockedOut { .. } | ApiError::RateLimited { .. } => 429,
-            ApiError::BadGateway(_) => 502,
+            ApiError::GatewayError => 500,
+            ApiError::BadGateway(_) | ApiError::FunctionFailed => 502,
             ApiError::Unavailable(_) => 503,
+            ApiError::FunctionTimeout => 504,
         }
     }
 
@@ -82,7 +127,7 @@ impl ApiError {
             ApiError::ProviderRejected(_) => "sns_auth_failed".into(),
             ApiError::Forbidden => "forbidden".into(),
             ApiError::NotFound(what) => format!("{what}_not_found").into(),
-            ApiError::MethodNotAllowed => "method_not_allowed".into(),
+            ApiError::NoRoute => "route_not_found".into(),
             ApiError::Taken { field } => format!("{field}_taken").into(),
             ApiError::Contended => "concurrent_update".into(),
             ApiError::LockedOut { .. } => "too_many_attempts".into(),
@@ -90,6 +135,11 @@ impl ApiError {
             ApiError::InvalidCaptcha => "invalid_captcha".into(),
             ApiError::BadGateway(_) => "provider_error".into(),
             ApiError::Unavailable(_) => "service_unavailable".into(),
+            ApiError::GatewayRefused => "bad_request".into(),
+            ApiError::Blocked => "request_blocked".into(),
+            ApiError::FunctionFailed => "function_error".into(),
+            ApiError::FunctionTimeout => "function_timeout".into(),
+            ApiError::GatewayError => "gateway_error".into(),
         }
     }
 
@@ -105,7 +155,7 @@ impl ApiError {
             ApiError::ProviderRejected(_) => "第三方登录验证失败，请重新授权".into(),
             ApiError::Forbidden => "无权操作该资源".into(),
             ApiError::NotFound(what) => format!("{what} 不存在"),
-            ApiError::MethodNotAllowed => "不支持该请求方法".into(),
+            ApiError::NoRoute => "接口不存在，请检查请求地址和请求方法".into(),
             ApiError::Taken { field } => format!("{field} 已被占用"),
             ApiError::Contended => "数据已被并发修改，请重试".into(),
             ApiError::LockedOut { retry_after } => format!("尝试次数过多，请在 {retry_after} 秒后重试"),
@@ -113,6 +163,11 @@ impl ApiError {
             ApiError::InvalidCaptcha => "验证码错误或已失效".into(),
             ApiError::BadGateway(_) => "第三方服务响应异常，请稍后重试".into(),
             ApiError::Unavailable(_) => "服务暂时不可用，请稍后重试".into(),
+            ApiError::GatewayRefused => "请求无效，请检查请求地址、方法和请求头".into(),
+            ApiError::Blocked => "请求被安全策略拦截".into(),
+            ApiError::FunctionFailed => "服务处理异常，请稍后重试".into(),
+            ApiError::FunctionTimeout => "服务响应超时，请稍后重试".into(),
+            ApiError::GatewayError => "服务器内部错误，请稍后重试".into(),
         }
     }
 

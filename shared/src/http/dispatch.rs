@@ -62,14 +62,14 @@ async fn handle(ctx: &Context, function: Function, req: Request) -> ApiResult {
         Handler::PhoneCaptcha => handlers::phone_captcha::handle(ctx, req).await,
         // Only the phone_captcha function, built with the SNS client, is ever routed here.
         #[cfg(not(feature = "sms"))]
-        Handler::PhoneCaptcha => Err(ApiError::NotFound("route")),
+        Handler::PhoneCaptcha => Err(ApiError::NoRoute),
         Handler::PhoneLogin => handlers::phone_login::handle(ctx, req).await,
         #[cfg(feature = "sns-providers")]
         Handler::SnsLogin => handlers::sns_login::handle(ctx, req).await,
         // Built without the provider client: this is another function, and `route_of` has
         // already refused a route that is not its own.
         #[cfg(not(feature = "sns-providers"))]
-        Handler::SnsLogin => Err(ApiError::NotFound("route")),
+        Handler::SnsLogin => Err(ApiError::NoRoute),
     }
 }
 
@@ -86,15 +86,14 @@ fn route_of(function: Function, req: &Request) -> Result<&'static Route, ApiErro
         None => {
             let raw = req.raw_http_path();
             let path = if raw.is_empty() { req.uri().path() } else { raw };
-            routes::match_path(path).ok_or(ApiError::NotFound("route"))?.0.to_owned()
+            routes::match_path(path).ok_or(ApiError::NoRoute)?.0.to_owned()
         }
     };
     match routes::find(req.method(), &resource) {
         Some(route) if route.function == function => Ok(route),
-        // Deployed, API Gateway only sends a function its own routes; locally a mis-wired call
-        // must not run another function's code.
-        Some(_) => Err(ApiError::NotFound("route")),
-        None if routes::allowed_methods(&resource).is_empty() => Err(ApiError::NotFound("route")),
-        None => Err(ApiError::MethodNotAllowed),
+        // Deployed, API Gateway only sends a function its own routes and answers any other path
+        // or method itself, with the same 404; locally a mis-wired call must not run another
+        // function's code.
+        _ => Err(ApiError::NoRoute),
     }
 }

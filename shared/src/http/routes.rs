@@ -152,7 +152,7 @@ pub fn match_path(path: &str) -> Option<(&'static str, Option<String>)> {
     best.map(|(path, param, _)| (path, param))
 }
 
-/// The methods served on a resource, for `Allow` and 405s.
+/// The methods served on a resource, for `Allow` on OPTIONS.
 pub fn allowed_methods(resource: &str) -> Vec<&'static str> {
     ROUTES.iter().filter(|r| r.path == resource).map(|r| r.method).collect()
 }
