@@ -129,7 +129,8 @@ async fn the_ceiling_holds_for_old_passwords_from_many_addresses() {
     let name = unique("pwbot");
     let reg = api.register(&name).await;
     let answers = join_all((0..PARALLEL).map(|i| {
-        let body = json!({"username": name, "old_password": "bad-old-pw", "password": "password456", "token": reg["token"]});
+        let body =
+            json!({"username": name, "old_password": "bad-old-pw", "password": "password456", "token": reg["token"]});
         let api = &api;
         async move { api.send_from(&format!("192.0.2.{}", i + 1), Method::PUT, "/password/", Some(body)).await }
     }))
@@ -333,7 +334,10 @@ async fn invisible_format_characters_are_refused_in_names_nicknames_and_aliases(
         a.assert_fail(400);
         assert_eq!(a.body["error"], "invalid_username", "{cf:?}");
         let a = api
-            .post("/users/", json!({"username": unique("cf"), "password": "password123", "nickname": format!("ni{cf}ck")}))
+            .post(
+                "/users/",
+                json!({"username": unique("cf"), "password": "password123", "nickname": format!("ni{cf}ck")}),
+            )
             .await;
         a.assert_fail(400);
         assert_eq!(a.body["error"], "invalid_nickname", "{cf:?}");
@@ -362,7 +366,10 @@ async fn phone_login_usernames_do_not_contain_the_number() {
         assert!(!username.contains(&national[..7]) && !username.contains(&national[4..]), "{username}");
         // Registering that name is a plain 409 that says nothing about any number.
         let taken: Value = api
-            .post("/users/", json!({"username": format!("phone_{}", &e164[1..]), "password": "password123", "nickname": "n"}))
+            .post(
+                "/users/",
+                json!({"username": format!("phone_{}", &e164[1..]), "password": "password123", "nickname": "n"}),
+            )
             .await
             .body;
         assert_eq!(taken["status"], "SUCCESS", "phone_<number> is not anybody's name: {taken}");

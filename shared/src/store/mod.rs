@@ -7,6 +7,7 @@
 
 pub mod captcha;
 pub mod counters;
+pub mod lockout;
 pub mod rooms;
 pub mod tokens;
 pub mod users;
