@@ -10,7 +10,9 @@
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 
 use super::tokens::TokenRecord;
-use super::{build_err, get_n, get_opt_s, get_s, key, n, s, unless_condition_failed, Item, Rejected, Store, KEY};
+use super::{
+    build_err, get_n, get_opt_s, get_s, key, n, s, unless_condition_failed, Item, LinkedWrite, Rejected, Store, KEY,
+};
 use crate::domain::User;
 use crate::ApiError;
 
@@ -140,9 +142,9 @@ impl Store {
     }
 
     /// Creates the account, its username claim, its `claims` and its first token in one
-    /// transaction: either all exist afterwards or none does. A claim someone else holds is
-    /// `Taken` with the claim's field (the `claims` are checked first, so a taken identity is
-    /// reported even when the username is taken too).
+    /// transaction, with `linked` if given: either all exist afterwards or none does. A claim
+    /// someone else holds is `Taken` with the claim's field (the `claims` are checked first, so
+    /// a taken identity is reported even when the username is taken too).
     pub async fn create_user(
         &self,
         user: &User,
@@ -150,6 +152,7 @@ impl Store {
         claims: &[Claim],
         token_hash: &str,
         token: &TokenRecord,
+        linked: Option<&LinkedWrite>,
     ) -> Result<(), ApiError> {
         let creds = Credentials {
             username: user.username.clone(),
@@ -164,11 +167,15 @@ impl Store {
         items.push(self.put_new(&self.tables.users, creds.to_item())?);
         items.push(self.put_new(&self.tables.users, user.to_item())?);
         items.push(self.token_put(token_hash, token)?);
+        items.extend(linked.map(|l| l.item.clone()));
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(r) if r.index < claims.len() => Err(ApiError::Taken { field: claims[r.index].field }),
             Err(r) if r.index == claims.len() => Err(ApiError::Taken { field: "username" }),
-            Err(_) => Err(ApiError::Contended),
+            Err(r) => match linked {
+                Some(l) if r.index == claims.len() + 3 => Err((l.refused)()),
+                _ => Err(ApiError::Contended),
+            },
         }
     }
 
@@ -232,7 +239,7 @@ impl Store {
             .await;
         match unless_condition_failed(result)? {
             Some(_) => Ok(Ok(())),
-            None => Ok(Err(Rejected { index: 0, item: None })),
+            None => Ok(Err(Rejected { index: 0 })),
         }
     }
 
