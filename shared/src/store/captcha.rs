@@ -18,7 +18,7 @@
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
 use super::{build_err, get_n, get_opt_s, key, n, s, unavailable, Item, LinkedWrite, Store};
@@ -99,6 +99,8 @@ pub struct NewCode<'a> {
 pub struct Reserved {
     slot: usize,
     previous_sent_at: u64,
+    /// The send created the phone's item: giving it back deletes it.
+    created: bool,
 }
 
 /// A code that matched: consuming it is a conditional write the caller puts in the same
@@ -172,7 +174,7 @@ impl Store {
             }
             items.push(self.store_code(code, &phone, slot, cfg)?);
             let rejected = match self.transact(items).await? {
-                Ok(()) => return Ok(Reserved { slot, previous_sent_at: phone.sent_at }),
+                Ok(()) => return Ok(Reserved { slot, previous_sent_at: phone.sent_at, created: !phone.exists }),
                 Err(r) => r,
             };
             if let Some((_, _, end, id)) = limits.get(rejected.index) {
@@ -244,16 +246,28 @@ impl Store {
             items.push(self.window_counter(id, -1, None)?);
         }
         let slot = reserved.slot;
-        let update = Update::builder()
-            .table_name(&self.tables.tokens)
-            .set_key(Some(key(captcha_id(code.phone))))
-            .update_expression(format!("REMOVE c{slot}, e{slot}, m{slot} SET sent_at = :prev"))
-            .condition_expression(format!("c{slot} = :h"))
-            .expression_attribute_values(":h", s(code.code_hash.as_str()))
-            .expression_attribute_values(":prev", n(reserved.previous_sent_at))
-            .build()
-            .map_err(build_err)?;
-        items.push(TransactWriteItem::builder().update(update).build());
+        let give_back = if reserved.created {
+            let delete = Delete::builder()
+                .table_name(&self.tables.tokens)
+                .set_key(Some(key(captcha_id(code.phone))))
+                .condition_expression(format!("c{slot} = :h"))
+                .expression_attribute_values(":h", s(code.code_hash.as_str()))
+                .build()
+                .map_err(build_err)?;
+            TransactWriteItem::builder().delete(delete).build()
+        } else {
+            let update = Update::builder()
+                .table_name(&self.tables.tokens)
+                .set_key(Some(key(captcha_id(code.phone))))
+                .update_expression(format!("REMOVE c{slot}, e{slot}, m{slot} SET sent_at = :prev"))
+                .condition_expression(format!("c{slot} = :h"))
+                .expression_attribute_values(":h", s(code.code_hash.as_str()))
+                .expression_attribute_values(":prev", n(reserved.previous_sent_at))
+                .build()
+                .map_err(build_err)?;
+            TransactWriteItem::builder().update(update).build()
+        };
+        items.push(give_back);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(ApiError::Contended),
