@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use api_tests::{sdk_config, unique, TestApi};
+use api_tests::{latest_code, sdk_config, unique, unique_phone, TestApi};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
@@ -45,7 +45,8 @@ async fn dynamodb_round_trips_per_endpoint() {
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(recorder.clone()).build(),
     );
-    let config = Config { tables: Tables::local(&unique("rt")), ..Config::default() };
+    let mut config = Config { tables: Tables::local(&unique("rt")), ..Config::default() };
+    config.sms.resend_interval = std::time::Duration::ZERO;
     let mut ctx = Context::new(config, &sdk);
     ctx.store = shared::store::Store::new(client, ctx.config.tables.clone());
     let api = TestApi::serve(ctx).await;
@@ -98,19 +99,37 @@ async fn dynamodb_round_trips_per_endpoint() {
     assert_eq!(del.status, 204);
     calls.push(("rooms delete", recorder.take()));
 
+    let (national, e164) = unique_phone();
+    api.post("/phonelogin/", json!({"phone": national})).await.assert_success(200);
+    calls.push(("phone_captcha", recorder.take()));
+    let code = latest_code(&e164).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    api.get(&format!("/phonelogin/?phone={national}&captcha={wrong}")).await.assert_fail(401);
+    calls.push(("phone_login (wrong code)", recorder.take()));
+    api.get(&format!("/phonelogin/?phone={national}&captcha={code}")).await.assert_success(200);
+    calls.push(("phone_login (new account)", recorder.take()));
+    api.post("/phonelogin/", json!({"phone": national})).await.assert_success(200);
+    recorder.take();
+    let code = latest_code(&e164).await;
+    api.get(&format!("/phonelogin/?phone={national}&captcha={code}")).await.assert_success(200);
+    calls.push(("phone_login", recorder.take()));
+
     for (endpoint, ops) in &calls {
         println!("round trips {endpoint:<24} {:>2}: {}", ops.len(), ops.join(", "));
     }
     let count = |e: &str| calls.iter().find(|(n, _)| *n == e).unwrap().1.len();
-    // register: two counters (parallel) + one transaction; login: credentials, then the
-    // profile read and the token write in parallel (2 sequential round trips).
+    // register: two counters (parallel) + one transaction. login: the attempt's reservation
+    // (one conditional write) beside the credentials read, argon2, then the profile read, the
+    // token write and giving the reservation back, in parallel: 2 sequential round trips, 3
+    // writes. A wrong password is the reservation and the read: 1 write, as for an unknown name.
     assert_eq!(count("register"), 3);
-    assert_eq!(count("login"), 3);
+    assert_eq!(count("login"), 5);
+    assert_eq!(count("login (wrong password)"), 2);
     assert_eq!(count("user_info"), 3);
     assert_eq!(calls.iter().find(|(n, _)| *n == "user_info").unwrap().1[2], "PutItem", "no transaction for one item");
     assert_eq!(count("user_info (rename)"), 4);
     assert_eq!(count("user_icon"), 3);
-    assert_eq!(count("user_password"), 4);
+    assert_eq!(count("user_password"), 6);
     assert_eq!(count("logout"), 2);
     assert_eq!(count("rooms create"), 5);
     // The list is the active count plus one Query of the sparse index: never a Scan.
@@ -120,4 +139,13 @@ async fn dynamodb_round_trips_per_endpoint() {
     assert_eq!(count("rooms get"), 1);
     assert_eq!(count("rooms update"), 4);
     assert_eq!(count("rooms delete"), 4);
+    // A send: the phone's item, then one transaction (3 send counters + the code).
+    assert_eq!(count("phone_captcha"), 2);
+    // A try is one conditional write, counted before the code is compared.
+    assert_eq!(count("phone_login (wrong code)"), 1);
+    // The try, the phone claim, the account's numbers, then one transaction that creates the
+    // account and uses up the code; for an existing account, the account read and one
+    // transaction that writes the token and uses up the code.
+    assert_eq!(count("phone_login (new account)"), 5);
+    assert_eq!(count("phone_login"), 4);
 }

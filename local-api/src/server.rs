@@ -123,11 +123,25 @@ fn proxy_event(
             "path": format!("/local{}", parts.uri.path()),
             "requestId": uuid::Uuid::new_v4().to_string(),
             "protocol": "HTTP/1.1",
-            "identity": { "sourceIp": peer.ip().to_string() },
+            "identity": { "sourceIp": source_ip(parts, peer) },
         },
         "body": body,
         "isBase64Encoded": is_base64,
     })
+}
+
+/// The caller's address. API Gateway takes it from the connection; this server, which only
+/// listens on 127.0.0.1, takes the first address of `X-Forwarded-For` when there is a valid one,
+/// so that tests (and a developer with curl) can play clients on many addresses. Never deployed.
+fn source_ip(parts: &hyper::http::request::Parts, peer: SocketAddr) -> String {
+    parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|first| first.trim().parse::<std::net::IpAddr>().ok())
+        .unwrap_or_else(|| peer.ip())
+        .to_string()
 }
 
 fn convert(resp: lambda_http::Response<lambda_http::Body>) -> HttpResponse {

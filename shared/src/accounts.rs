@@ -4,7 +4,7 @@
 
 use crate::auth::{session, tokens::NewToken};
 use crate::domain::User;
-use crate::store::Claim;
+use crate::store::{Claim, LinkedWrite};
 use crate::validate::USERNAME_MAX;
 use crate::{clock, ApiError, Context};
 
@@ -18,26 +18,45 @@ pub struct IdentityLogin {
     pub created: bool,
 }
 
-/// Logs into the account that holds `claim`, or creates it from `draft` (pk, room number and
-/// join date are filled in here; no password). `draft.username` is only a wish: a taken name
-/// gets a variant, never someone else's account. Two concurrent first logins make one account:
-/// the loser of the claim logs into the winner's. An existing account's profile is left as its
-/// owner last saved it.
-pub async fn login_with_claim(ctx: &Context, claim: &Claim, draft: User) -> Result<IdentityLogin, ApiError> {
+/// The username a new account asks for.
+pub enum Wish {
+    /// This name, or a variant when it is taken (SnsLogin's `username`).
+    Name(String),
+    /// `<prefix>_<pk>`: a name that says nothing about the identity (phone accounts, whose
+    /// number must not be readable from a username, or from a 409 on it).
+    Numbered(&'static str),
+}
+
+/// Logs into the account that holds `claim`, or creates it from `draft` (pk, room number, join
+/// date and username are filled in here; no password). A wished name that is taken gets a
+/// variant, never someone else's account. Two concurrent first logins make one account: the
+/// loser of the claim logs into the winner's. An existing account's profile is left as its
+/// owner last saved it. `linked` (a captcha being used up) is written in the same transaction
+/// as the token, and the account when one is created: no login, no use.
+pub async fn login_with_claim(
+    ctx: &Context,
+    claim: &Claim,
+    wish: Wish,
+    draft: User,
+    linked: Option<&LinkedWrite>,
+) -> Result<IdentityLogin, ApiError> {
     if let Some(pk) = ctx.store.claim_owner(claim).await? {
-        return log_in(ctx, pk).await;
+        return log_in(ctx, pk, linked).await;
     }
     let (pk, roomid) = tokio::try_join!(ctx.store.next_user_pk(), ctx.store.next_room_number())?;
-    let wish = draft.username.clone();
-    let mut user = User { pk, roomid, date_joined: clock::now_rfc3339_micros(), ..draft };
+    let wish = match wish {
+        Wish::Name(name) => name,
+        Wish::Numbered(prefix) => format!("{prefix}_{pk}"),
+    };
+    let mut user = User { pk, roomid, date_joined: clock::now_rfc3339_micros(), username: wish.clone(), ..draft };
     let (token, record) = session::new_token(ctx, pk, user.token_epoch)?;
     for attempt in 0..=USERNAME_VARIANTS {
-        match ctx.store.create_user(&user, None, std::slice::from_ref(claim), &token.hash, &record).await {
+        match ctx.store.create_user(&user, None, std::slice::from_ref(claim), &token.hash, &record, linked).await {
             Ok(()) => return Ok(IdentityLogin { user, token, created: true }),
             Err(ApiError::Taken { field: "username" }) => user.username = username_variant(&wish, pk, attempt)?,
             Err(ApiError::Taken { .. }) => {
                 let owner = ctx.store.claim_owner(claim).await?.ok_or(ApiError::Contended)?;
-                return log_in(ctx, owner).await;
+                return log_in(ctx, owner, linked).await;
             }
             Err(err) => return Err(err),
         }
@@ -46,10 +65,13 @@ pub async fn login_with_claim(ctx: &Context, claim: &Claim, draft: User) -> Resu
 }
 
 /// A new token for an existing account.
-async fn log_in(ctx: &Context, pk: u64) -> Result<IdentityLogin, ApiError> {
+async fn log_in(ctx: &Context, pk: u64, linked: Option<&LinkedWrite>) -> Result<IdentityLogin, ApiError> {
     let user = ctx.store.get_user(pk).await?.ok_or(ApiError::Contended)?;
     let (token, record) = session::new_token(ctx, pk, user.token_epoch)?;
-    ctx.store.put_token(&token.hash, &record).await?;
+    match linked {
+        Some(linked) => ctx.store.put_token_with(&token.hash, &record, linked).await?,
+        None => ctx.store.put_token(&token.hash, &record).await?,
+    }
     Ok(IdentityLogin { user, token, created: false })
 }
 

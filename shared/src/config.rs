@@ -25,14 +25,36 @@ impl Tables {
     }
 }
 
+/// Login throttling, counted per (username, source IP) and per username (see auth::lockout).
 #[derive(Clone, Debug)]
 pub struct LockoutPolicy {
-    /// Failures allowed before the first lockout (Cognito: 5).
+    /// Failures one address may make before its first lock (Cognito: 5).
     pub threshold: u32,
-    /// First lockout; each further failure doubles it.
+    /// First lock; each further failure doubles it.
     pub base: Duration,
-    /// Upper bound, so nobody can lock an account for longer than this with one failure.
+    /// Upper bound of one lock, so a single guess never shuts an address out for longer.
     pub max: Duration,
+    /// Failures are counted in a window that starts with the first one; then they are forgotten.
+    pub window: Duration,
+    /// Failures per username and window, from all addresses together: past it, no password of
+    /// that name is checked until the window ends (caps what a botnet can guess).
+    pub username_ceiling: u32,
+    /// Failures per (username, address) and window. Below `username_ceiling`, so that one
+    /// address alone can never shut the owner out.
+    pub ip_ceiling: u32,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy {
+            threshold: 5,
+            base: Duration::from_secs(30),
+            max: Duration::from_secs(15 * 60),
+            window: Duration::from_secs(24 * 3600),
+            username_ceiling: 100,
+            ip_ceiling: 50,
+        }
+    }
 }
 
 /// SMS captcha settings: the channel costs money per message, so every limit is configurable
@@ -46,9 +68,21 @@ pub struct SmsConfig {
     /// Key of the HMAC under which codes are stored; the same in every function.
     pub code_secret: String,
     pub code_ttl: Duration,
+    /// Tries one code allows, however they arrive.
     pub max_attempts: u32,
+    /// Wrong tries one phone allows per `wrong_try_window`, whatever codes they were aimed at:
+    /// re-sending does not buy more guesses.
+    pub wrong_try_budget: u32,
+    pub wrong_try_window: Duration,
+    /// Codes of one phone that are valid at the same time: a re-send never voids a delivered
+    /// code, so past this a send waits for the oldest live code to expire or be used.
+    pub max_live_codes: u32,
     /// Minimum time between two sends to one phone.
     pub resend_interval: Duration,
+    /// Sends to one phone requested from one source IP per `phone_window`.
+    pub phone_ip_limit: u32,
+    /// Sends to one phone per `phone_window` from all addresses (the ceiling, above
+    /// `phone_ip_limit`, so one address cannot use up the phone's allowance).
     pub phone_limit: u32,
     pub phone_window: Duration,
     pub ip_limit: u32,
@@ -63,8 +97,12 @@ impl Default for SmsConfig {
             code_secret: "local-development-only-captcha-secret".into(),
             code_ttl: Duration::from_secs(300),
             max_attempts: 5,
+            wrong_try_budget: 10,
+            wrong_try_window: Duration::from_secs(24 * 3600),
+            max_live_codes: 3,
             resend_interval: Duration::from_secs(60),
-            phone_limit: 10,
+            phone_ip_limit: 5,
+            phone_limit: 20,
             phone_window: Duration::from_secs(24 * 3600),
             ip_limit: 20,
             ip_window: Duration::from_secs(3600),
@@ -121,7 +159,7 @@ impl Default for Config {
         Config {
             tables: Tables::local(""),
             token_ttl: Duration::from_secs(24 * 3600),
-            lockout: LockoutPolicy { threshold: 5, base: Duration::from_secs(30), max: Duration::from_secs(15 * 60) },
+            lockout: LockoutPolicy::default(),
             cors_allow_origin: "*".into(),
             max_body_bytes: MAX_BODY_BYTES,
             sms: SmsConfig::default(),
@@ -146,14 +184,23 @@ impl Config {
         if let Some(v) = seconds("TOKEN_TTL_SECONDS")? {
             c.token_ttl = v;
         }
-        if let Some(v) = var("LOGIN_LOCKOUT_THRESHOLD") {
-            c.lockout.threshold = v.parse().map_err(|_| "LOGIN_LOCKOUT_THRESHOLD must be a number")?;
+        if let Some(v) = number("LOGIN_LOCKOUT_THRESHOLD")? {
+            c.lockout.threshold = v;
         }
         if let Some(v) = seconds("LOGIN_LOCKOUT_BASE_SECONDS")? {
             c.lockout.base = v;
         }
         if let Some(v) = seconds("LOGIN_LOCKOUT_MAX_SECONDS")? {
             c.lockout.max = v;
+        }
+        if let Some(v) = seconds("LOGIN_FAILURE_WINDOW_SECONDS")? {
+            c.lockout.window = v;
+        }
+        if let Some(v) = number("LOGIN_USERNAME_CEILING")? {
+            c.lockout.username_ceiling = v;
+        }
+        if let Some(v) = number("LOGIN_IP_CEILING")? {
+            c.lockout.ip_ceiling = v;
         }
         if let Some(v) = var("CORS_ALLOW_ORIGIN") {
             c.cors_allow_origin = v;
@@ -181,17 +228,32 @@ impl Config {
         if let Some(v) = seconds("CAPTCHA_TTL_SECONDS")? {
             sms.code_ttl = v;
         }
+        if let Some(v) = number("CAPTCHA_MAX_ATTEMPTS")? {
+            sms.max_attempts = v;
+        }
+        if let Some(v) = number("CAPTCHA_WRONG_TRY_BUDGET")? {
+            sms.wrong_try_budget = v;
+        }
+        if let Some(v) = seconds("CAPTCHA_WRONG_TRY_WINDOW_SECONDS")? {
+            sms.wrong_try_window = v;
+        }
+        if let Some(v) = number("SMS_MAX_LIVE_CODES")? {
+            sms.max_live_codes = v;
+        }
         if let Some(v) = seconds("SMS_RESEND_SECONDS")? {
             sms.resend_interval = v;
         }
-        if let Some(v) = var("SMS_PHONE_LIMIT") {
-            sms.phone_limit = v.parse().map_err(|_| "SMS_PHONE_LIMIT must be a number")?;
+        if let Some(v) = number("SMS_PHONE_IP_LIMIT")? {
+            sms.phone_ip_limit = v;
+        }
+        if let Some(v) = number("SMS_PHONE_LIMIT")? {
+            sms.phone_limit = v;
         }
         if let Some(v) = seconds("SMS_PHONE_WINDOW_SECONDS")? {
             sms.phone_window = v;
         }
-        if let Some(v) = var("SMS_IP_LIMIT") {
-            sms.ip_limit = v.parse().map_err(|_| "SMS_IP_LIMIT must be a number")?;
+        if let Some(v) = number("SMS_IP_LIMIT")? {
+            sms.ip_limit = v;
         }
         if let Some(v) = seconds("SMS_IP_WINDOW_SECONDS")? {
             sms.ip_window = v;
@@ -221,9 +283,38 @@ impl Config {
         if let Some(v) = var("WEIBO_APP_KEY") {
             c.sns.weibo_app_key = v;
         }
+        c.check_limits()?;
         Ok(c)
     }
+
+    /// The relations between limits that the guarantees of API.md rest on.
+    pub fn check_limits(&self) -> Result<(), String> {
+        let (l, s) = (&self.lockout, &self.sms);
+        if l.threshold == 0 || l.window.is_zero() {
+            return Err("LOGIN_LOCKOUT_THRESHOLD and LOGIN_FAILURE_WINDOW_SECONDS must be positive".into());
+        }
+        if l.ip_ceiling >= l.username_ceiling {
+            return Err(
+                "LOGIN_IP_CEILING must be below LOGIN_USERNAME_CEILING (one address must not shut the owner out)"
+                    .into(),
+            );
+        }
+        if s.max_attempts == 0 || s.wrong_try_window.is_zero() {
+            return Err("CAPTCHA_MAX_ATTEMPTS and CAPTCHA_WRONG_TRY_WINDOW_SECONDS must be positive".into());
+        }
+        if !(1..=MAX_LIVE_CODES).contains(&s.max_live_codes) {
+            return Err(format!("SMS_MAX_LIVE_CODES must be 1..={MAX_LIVE_CODES}"));
+        }
+        if s.phone_ip_limit > s.phone_limit {
+            return Err("SMS_PHONE_IP_LIMIT must not exceed SMS_PHONE_LIMIT".into());
+        }
+        Ok(())
+    }
 }
+
+/// Every live code is a slot of the phone's captcha item, and every try's condition names
+/// each slot: a small bound keeps that item and expression small.
+pub const MAX_LIVE_CODES: u32 = 10;
 
 /// `SNS_VERIFY`: `on` or `off`. Off lets anyone log in as any snsid, so it is refused inside a
 /// Lambda runtime (deployed, or `sam local`): a mistaken environment variable must not open
@@ -241,6 +332,10 @@ fn sns_verify(value: &str, in_lambda: bool) -> Result<bool, String> {
 
 fn var(name: &str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn number(name: &str) -> Result<Option<u32>, String> {
+    var(name).map(|v| v.parse::<u32>().map_err(|_| format!("{name} must be a whole number"))).transpose()
 }
 
 fn seconds(name: &str) -> Result<Option<Duration>, String> {
@@ -262,5 +357,17 @@ mod tests {
         assert!(sns_verify("false", true).is_err());
         assert!(sns_verify("maybe", false).is_err());
         assert!(Config::default().sns.verify, "on unless switched off");
+    }
+
+    #[test]
+    fn the_default_limits_keep_their_promises() {
+        let c = Config::default();
+        c.check_limits().unwrap();
+        let mut one_ip_can_shut_the_owner_out = c.clone();
+        one_ip_can_shut_the_owner_out.lockout.ip_ceiling = c.lockout.username_ceiling;
+        assert!(one_ip_can_shut_the_owner_out.check_limits().is_err());
+        let mut too_many_slots = c;
+        too_many_slots.sms.max_live_codes = MAX_LIVE_CODES + 1;
+        assert!(too_many_slots.check_limits().is_err());
     }
 }

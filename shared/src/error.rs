@@ -43,6 +43,9 @@ pub enum ApiError {
     RateLimited { id: &'static str, retry_after: u64 },
     #[error("captcha wrong, used, expired or dead")]
     InvalidCaptcha,
+    /// The phone's live codes have had all their tries: only a new code can be tried.
+    #[error("captcha tries used up")]
+    CaptchaTriesUsedUp,
     #[error("upstream provider failed: {0}")]
     BadGateway(String),
     #[error("backend unavailable: {0}")]
@@ -101,6 +104,7 @@ impl ApiError {
             ApiError::Unauthorized
             | ApiError::BadCredentials
             | ApiError::InvalidCaptcha
+            | ApiError::CaptchaTriesUsedUp
             | ApiError::ProviderRejected(_) => 401,
             ApiError::GatewayRefused => 400,
             ApiError::Forbidden | ApiError::Blocked => 403,
@@ -133,6 +137,7 @@ impl ApiError {
             ApiError::LockedOut { .. } => "too_many_attempts".into(),
             ApiError::RateLimited { id, .. } => (*id).into(),
             ApiError::InvalidCaptcha => "invalid_captcha".into(),
+            ApiError::CaptchaTriesUsedUp => "captcha_tries_used_up".into(),
             ApiError::BadGateway(_) => "provider_error".into(),
             ApiError::Unavailable(_) => "service_unavailable".into(),
             ApiError::GatewayRefused => "bad_request".into(),
@@ -161,6 +166,7 @@ impl ApiError {
             ApiError::LockedOut { retry_after } => format!("尝试次数过多，请在 {retry_after} 秒后重试"),
             ApiError::RateLimited { retry_after, .. } => format!("请求过于频繁，请在 {retry_after} 秒后重试"),
             ApiError::InvalidCaptcha => "验证码错误或已失效".into(),
+            ApiError::CaptchaTriesUsedUp => "验证码尝试次数已用完，请重新获取".into(),
             ApiError::BadGateway(_) => "第三方服务响应异常，请稍后重试".into(),
             ApiError::Unavailable(_) => "服务暂时不可用，请稍后重试".into(),
             ApiError::GatewayRefused => "请求无效，请检查请求地址、方法和请求头".into(),

@@ -3,6 +3,7 @@
 //! strict about content.
 
 use serde_json::{Map, Value};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::ApiError;
 
@@ -84,19 +85,85 @@ pub const SNSID_MAX: usize = 128;
 /// Provider access tokens are opaque; WeChat's run to about 150 characters.
 pub const ACCESS_TOKEN_MAX: usize = 1024;
 
-/// Django's username rule, Unicode letters allowed: letters, digits and `@ . + - _`.
+/// A username being claimed (Register, rename, SnsLogin's wish): NFKC-normalised first, so a
+/// fullwidth or compatibility copy of a name is that name, then Django's rule, Unicode letters
+/// allowed: letters, digits and `@ . + - _`.
 pub fn username(fields: &Fields, field: &'static str) -> Result<String, ApiError> {
-    let name = fields.required_text(field, USERNAME_MAX)?;
+    let name = username_key(fields, field)?;
     check_username(field, &name)?;
     Ok(name)
 }
 
+/// A username being looked up (Login, password change): normalised like a claimed one, so the
+/// look-alike reaches the same account, but not held to the character rule (no such name can
+/// exist; it gets the same 401 after the same work as any unknown name).
+pub fn username_key(fields: &Fields, field: &'static str) -> Result<String, ApiError> {
+    let raw = fields.required_text(field, USERNAME_MAX)?;
+    let name: String = raw.nfkc().collect();
+    if name.chars().count() > USERNAME_MAX {
+        return Err(ApiError::invalid(field, format!("长度不能超过 {USERNAME_MAX} 个字符")));
+    }
+    Ok(name)
+}
+
 pub fn check_username(field: &'static str, name: &str) -> Result<(), ApiError> {
+    check_no_format_chars(field, name)?;
     if name.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)) {
         Ok(())
     } else {
         Err(ApiError::invalid(field, "只能包含字母、数字和 @ . + - _"))
     }
+}
+
+/// Unicode format characters (category Cf: zero-width space and joiners, bidirectional
+/// overrides, the BOM, soft hyphen, tags) render as nothing or reorder what is around them, so
+/// a name containing one looks like another. Refused in usernames, nicknames and room aliases.
+pub fn check_no_format_chars(field: &'static str, text: &str) -> Result<(), ApiError> {
+    if text.chars().any(is_format_char) {
+        return Err(ApiError::invalid(field, "不能包含不可见的格式字符"));
+    }
+    Ok(())
+}
+
+/// General category Cf, Unicode 16 (170 code points in 21 ranges; the unit test holds it to
+/// the whole Unicode database of `unicode-general-category`).
+const FORMAT_CHARS: &[(u32, u32)] = &[
+    (0x00AD, 0x00AD),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+];
+
+pub fn is_format_char(c: char) -> bool {
+    let c = c as u32;
+    FORMAT_CHARS
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
 /// A third-party user id (openid, uid): letters, digits, `-` and `_`, like every provider's. It
@@ -194,6 +261,9 @@ impl ProfileInput {
                 other => other,
             }
         };
+        if let Some(nickname) = &nickname {
+            check_no_format_chars("nickname", nickname)?;
+        }
         let sex = fields.optional_text("sex", 1)?;
         if let Some(sex) = &sex {
             if !matches!(sex.as_str(), "0" | "1" | "2") {
@@ -250,6 +320,38 @@ fn is_email(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_format_table_is_unicode_category_cf() {
+        use unicode_general_category::{get_general_category, GeneralCategory};
+        let mut differ = Vec::new();
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            if is_format_char(c) != (get_general_category(c) == GeneralCategory::Format) {
+                differ.push(format!("U+{:04X}", c as u32));
+            }
+        }
+        assert!(differ.is_empty(), "table and Unicode disagree on {differ:?}");
+        assert!(FORMAT_CHARS.windows(2).all(|w| w[0].1 < w[1].0), "sorted, disjoint");
+    }
+
+    #[test]
+    fn usernames_are_nfkc_and_free_of_format_characters() {
+        let get = |name: &str| {
+            let mut map = Map::new();
+            map.insert("username".into(), name.into());
+            username(&Fields::from_map(map), "username")
+        };
+        assert_eq!(get("ｎｆ２ｃ４").unwrap(), "nf2c4");
+        assert_eq!(get("\u{FB01}le").unwrap(), "file");
+        assert_eq!(get("x\u{00B2}").unwrap(), "x2");
+        assert_eq!(get("Alice").unwrap(), "Alice", "case is kept");
+        assert_eq!(get("小明").unwrap(), "小明");
+        for bad in ["lob\u{200B}by", "a\u{202E}b", "\u{FEFF}x", "a\u{00AD}b"] {
+            assert!(get(bad).is_err(), "{bad:?}");
+        }
+        // A character whose compatibility form is 18 characters long still meets the limit.
+        assert!(get(&"\u{FDFA}".repeat(10)).is_err());
+    }
 
     #[test]
     fn pk_must_be_a_positive_integer() {

@@ -161,6 +161,14 @@ impl TestApi {
         Answer { status, headers, body, raw }
     }
 
+    /// A request as if from `ip`: the local server takes the caller's address from
+    /// `X-Forwarded-For` (API Gateway takes it from the connection), so one test can be many
+    /// clients.
+    pub async fn send_from(&self, ip: &str, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        self.send_raw(method, path, bytes, &[("x-forwarded-for", ip)]).await
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> Answer {
         self.send(Method::POST, path, Some(body)).await
     }

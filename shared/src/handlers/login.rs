@@ -2,24 +2,17 @@
 
 use crate::auth::{lockout, session};
 use crate::http::ApiRequest;
-use crate::validate::{self, USERNAME_MAX};
+use crate::validate;
 use crate::{ApiError, ApiResult, Context};
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let fields = req.fields()?;
-    let username = fields.required_text("username", USERNAME_MAX)?;
+    let username = validate::username_key(&fields, "username")?;
     let password = validate::password_attempt(&fields, "password")?;
 
-    let creds = lockout::check_password(ctx, &username, password).await?;
+    let creds = lockout::check_password(ctx, &username, req.source_ip(), password).await?;
     let (token, record) = session::new_token(ctx, creds.user_pk, creds.token_epoch)?;
-    let clear_failures = async {
-        match creds.failed_logins {
-            0 => Ok(()),
-            _ => ctx.store.clear_login_failures(&username).await,
-        }
-    };
-    let (user, (), ()) =
-        tokio::try_join!(ctx.store.get_user(creds.user_pk), ctx.store.put_token(&token.hash, &record), clear_failures)?;
+    let (user, ()) = tokio::try_join!(ctx.store.get_user(creds.user_pk), ctx.store.put_token(&token.hash, &record))?;
     let user = user.ok_or(ApiError::BadCredentials)?;
     if user.token_epoch != creds.token_epoch {
         // The password changed between our two reads; this token was born revoked.

@@ -5,7 +5,7 @@ use serde_json::Map;
 use crate::auth::captcha;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::phone::Phone;
-use crate::store::captcha::{CaptchaRecord, SendSlot};
+use crate::store::captcha::NewCode;
 use crate::{clock, ApiResult, Context};
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
@@ -15,21 +15,18 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let phone = Phone::parse(&raw, &cfg.allowed_countries)?;
 
     let code = captcha::generate()?;
-    let now = clock::now_unix();
-    let record = CaptchaRecord {
+    let new = NewCode {
+        phone: &phone.e164,
+        source_ip: req.source_ip(),
         code_hash: captcha::digest(&cfg.code_secret, &phone.e164, &code),
-        sent_at: now,
-        expires_at: now + cfg.code_ttl.as_secs(),
-        attempts: 0,
+        now: clock::now_unix(),
     };
-    let source_ip = req.source_ip.as_deref().unwrap_or("unknown");
-    let slot = SendSlot { phone: &phone.e164, source_ip, now };
-    ctx.store.reserve_sms(&slot, &record, cfg).await?;
+    let reserved = ctx.store.reserve_sms(&new, cfg).await?;
 
     let text = cfg.message_template.replace("{code}", &code);
     if let Err(err) = ctx.sms.send(&phone.e164, &text).await {
         // The SMS never left: the phone keeps its slot and its daily allowance.
-        if let Err(release) = ctx.store.release_sms(&slot, &record, cfg).await {
+        if let Err(release) = ctx.store.release_sms(&new, &reserved, cfg).await {
             tracing::error!(error = %release, "could not release an unsent SMS reservation");
         }
         return Err(err);

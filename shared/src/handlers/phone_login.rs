@@ -1,14 +1,15 @@
 //! GET /phonelogin/?phone=&captcha=: a verified phone logs into the account that verified it
 //! first, or a new one. Only this endpoint's claim (`phone#<e164>`) links a phone to an
 //! account: a phone typed into Register or UserInfo is unverified contact data and leads
-//! nowhere.
+//! nowhere. A new phone account is named `phone_<pk>`: its username never tells the number.
 
+use crate::accounts::{self, Wish};
 use crate::auth::captcha;
 use crate::domain::User;
 use crate::http::ApiRequest;
 use crate::phone::Phone;
 use crate::store::Claim;
-use crate::{accounts, clock, ApiError, ApiResult, Context};
+use crate::{clock, ApiError, ApiResult, Context};
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let body = req.fields()?;
@@ -25,21 +26,16 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let phone = Phone::parse(&raw_phone, &cfg.allowed_countries)?;
     captcha::check_format(&code)?;
 
-    let now = clock::now_unix();
     let hash = captcha::digest(&cfg.code_secret, &phone.e164, &code);
-    if let Err(stored) = ctx.store.consume_captcha(&phone.e164, &hash, cfg.max_attempts, now).await? {
-        if let Some(stored) = stored {
-            if stored.code_hash != hash && stored.expires_at > now && stored.attempts < cfg.max_attempts {
-                ctx.store.count_captcha_failure(&phone.e164, &stored.code_hash).await?;
-            }
-        }
-        return Err(ApiError::InvalidCaptcha);
-    }
+    let matched = ctx.store.try_captcha(&phone.e164, &hash, cfg, clock::now_unix()).await?;
 
-    let mut draft = User::new(0, format!("phone_{}", &phone.e164[1..]), "0", 0, String::new());
+    let mut draft = User::new(0, String::new(), "0", 0, String::new());
     draft.nickname = phone.masked();
     draft.phone = phone.e164.clone();
-    let login = accounts::login_with_claim(ctx, &Claim::phone(&phone.e164), draft).await?;
+    let claim = Claim::phone(&phone.e164);
+    // The code is used up in the transaction that writes the login, so a login that fails
+    // leaves it usable, and of two concurrent uses exactly one logs in.
+    let login = accounts::login_with_claim(ctx, &claim, Wish::Numbered("phone"), draft, Some(&matched.consume)).await?;
     Ok(super::user_response("登录成功", &login.user, &login.token.plain))
 }
 

@@ -18,6 +18,6 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let mut user = User::new(pk, username, "0", roomid, clock::now_rfc3339_micros());
     user.apply(&profile);
     let (token, record) = session::new_token(ctx, pk, user.token_epoch)?;
-    ctx.store.create_user(&user, Some(&hash), &[], &token.hash, &record).await?;
+    ctx.store.create_user(&user, Some(&hash), &[], &token.hash, &record, None).await?;
     Ok(super::user_response("创建成功", &user, &token.plain))
 }

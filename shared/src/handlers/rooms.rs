@@ -114,6 +114,7 @@ fn alias(fields: &Fields) -> Result<Option<String>, ApiError> {
     if alias.trim() != alias {
         return Err(ApiError::invalid("room_alias", "首尾不能有空白"));
     }
+    validate::check_no_format_chars("room_alias", &alias)?;
     Ok(Some(alias))
 }
 

@@ -2,12 +2,13 @@
 //! first; the account is then the one holding the `sns#<login_type>#<snsid>` claim, or a new
 //! one created with it: 201 the first time, 200 after.
 
+use crate::accounts::{self, Wish};
 use crate::domain::User;
 use crate::http::ApiRequest;
 use crate::social::Provider;
 use crate::store::Claim;
 use crate::validate::{self, Fields, ProfileInput};
-use crate::{accounts, ApiError, ApiResult, Context};
+use crate::{ApiError, ApiResult, Context};
 
 struct SnsInput {
     provider: Provider,
@@ -44,10 +45,10 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     }
 
     let claim = Claim::sns(input.provider.login_type(), &input.snsid);
-    let mut draft = User::new(0, input.username.clone(), input.provider.login_type(), 0, String::new());
+    let mut draft = User::new(0, String::new(), input.provider.login_type(), 0, String::new());
     draft.apply(&input.profile);
     draft.img.clone_from(&input.icon);
-    let login = accounts::login_with_claim(ctx, &claim, draft).await?;
+    let login = accounts::login_with_claim(ctx, &claim, Wish::Name(input.username), draft, None).await?;
     let status = if login.created { 201 } else { 200 };
     Ok(super::user_response("登录成功", &login.user, &login.token.plain).with_status(status))
 }

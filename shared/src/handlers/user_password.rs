@@ -3,12 +3,12 @@
 
 use crate::auth::{lockout, passwords, session};
 use crate::http::ApiRequest;
-use crate::validate::{self, USERNAME_MAX};
+use crate::validate;
 use crate::{ApiError, ApiResult, Context};
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let fields = req.fields()?;
-    let username = fields.required_text("username", USERNAME_MAX)?;
+    let username = validate::username_key(&fields, "username")?;
     let old_password = validate::password_attempt(&fields, "old_password")?;
     let new_password = validate::password(&fields, "password")?;
 
@@ -17,7 +17,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
         return Err(ApiError::Forbidden);
     }
     // A wrong old password counts toward the same lockout as a wrong login.
-    let creds = lockout::check_password(ctx, &username, old_password).await?;
+    let creds = lockout::check_password(ctx, &username, req.source_ip(), old_password).await?;
     if creds.user_pk != session.user.pk {
         return Err(ApiError::Contended);
     }

@@ -44,6 +44,11 @@ impl ApiRequest {
         Fields::parse(&self.body)
     }
 
+    /// The caller's address as API Gateway saw it, what per-client limits are keyed by.
+    pub fn source_ip(&self) -> &str {
+        self.source_ip.as_deref().unwrap_or("unknown")
+    }
+
     pub fn query_param(&self, name: &str) -> Option<&str> {
         self.query.first(name)
     }

@@ -1,33 +1,32 @@
-//! SMS captchas and their send limits, kept in the token table (whose TTL attribute
-//! `expires_at` lets DynamoDB delete them; expiry is still checked in code):
-//! - `captcha#<e164>`: the current code's HMAC, when it was sent, when it expires, wrong tries;
-//! - `smslimit#phone#<e164>#<window>` and `smslimit#ip#<ip>#<window>`: fixed-window send
-//!   counters.
+//! SMS captchas and their limits, kept in the token table (whose TTL attribute `expires_at`
+//! lets DynamoDB delete them; expiry is always checked in code):
+//! - `captcha#<e164>`: one item per phone holding its live codes and its try counts:
+//!   - slots `c<i>` / `e<i>` / `m<i>` (i < `max_live_codes`): a code's HMAC, its expiry, and
+//!     the value of `tries` at which it dies (`tries` when it was sent + `max_attempts`);
+//!   - `tries`: tries at this phone's codes, ever (never goes down, so a code's death is final);
+//!   - `budget_used` / `budget_end`: wrong tries in the current budget window;
+//!   - `sent_at`: the last send (the resend interval, and the compare-and-set of sends).
+//! - `smslimit#ip#<ip>#<w>`, `smslimit#phoneip#<e164>#<ip>#<w>`, `smslimit#phone#<e164>#<w>`:
+//!   fixed-window send counters.
 //!
-//! A send is reserved in one transaction (both counters and the 60-second rule) before SNS is
-//! called, so concurrent Lambdas cannot exceed a limit; a send SNS refused is given back.
+//! A send is reserved in one transaction (every counter, the resend interval and a free slot)
+//! before SNS is called; a send SNS refused is given back. A try is counted in one conditional
+//! write before the code is compared: the condition holds only while some code is unexpired
+//! with tries left and the phone's budget is not spent, so N parallel guesses get exactly the
+//! tries N sequential ones would. A matching code is consumed by the caller in the same
+//! transaction as the login it grants.
 
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
-use super::{build_err, get_n, get_s, key, n, s, unavailable, unless_condition_failed, Item, Store, KEY};
+use super::{build_err, get_n, get_opt_s, key, n, s, unavailable, Item, LinkedWrite, Store};
 use crate::config::SmsConfig;
 use crate::ApiError;
 
-#[derive(Debug, Clone)]
-pub struct CaptchaRecord {
-    pub code_hash: String,
-    pub sent_at: u64,
-    pub expires_at: u64,
-    pub attempts: u32,
-}
-
-/// Where a send is counted: the fixed windows `now` falls in.
-pub struct SendSlot<'a> {
-    pub phone: &'a str,
-    pub source_ip: &'a str,
-    pub now: u64,
-}
+/// Attempts at a single write that lost to a transaction on the same item.
+const CONFLICT_RETRIES: u32 = 5;
 
 fn captcha_id(phone: &str) -> String {
     format!("captcha#{phone}")
@@ -39,15 +38,75 @@ fn window(now: u64, length: u64) -> (u64, u64) {
     (index, (index + 1) * length)
 }
 
-impl CaptchaRecord {
-    fn from_item(item: &Item) -> Self {
-        CaptchaRecord {
-            code_hash: get_s(item, "code_hash"),
+/// One live-code slot as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Slot {
+    code_hash: String,
+    expires_at: u64,
+    dies_at_tries: u64,
+}
+
+/// The phone's captcha item as read.
+#[derive(Debug, Clone, Default)]
+struct Phone {
+    exists: bool,
+    slots: Vec<Option<Slot>>,
+    tries: u64,
+    budget_used: u64,
+    budget_end: u64,
+    sent_at: u64,
+}
+
+impl Phone {
+    fn read(item: Option<&Item>, slots: u32) -> Self {
+        let Some(item) = item else { return Phone { slots: vec![None; slots as usize], ..Phone::default() } };
+        Phone {
+            // Every item this code writes has `tries`; anything else is treated as absent.
+            exists: item.contains_key("tries"),
+            slots: (0..slots)
+                .map(|i| {
+                    get_opt_s(item, &format!("c{i}")).map(|code_hash| Slot {
+                        code_hash,
+                        expires_at: get_n(item, &format!("e{i}")),
+                        dies_at_tries: get_n(item, &format!("m{i}")),
+                    })
+                })
+                .collect(),
+            tries: get_n(item, "tries"),
+            budget_used: get_n(item, "budget_used"),
+            budget_end: get_n(item, "budget_end"),
             sent_at: get_n(item, "sent_at"),
-            expires_at: get_n(item, "expires_at"),
-            attempts: u32::try_from(get_n(item, "attempts")).unwrap_or(u32::MAX),
         }
     }
+
+    /// Slots whose code can still be tried at `now` once `tries` tries have been counted.
+    fn live(&self, now: u64, tries: u64) -> impl Iterator<Item = (usize, &Slot)> {
+        self.slots.iter().enumerate().filter_map(move |(i, s)| {
+            s.as_ref().filter(|s| s.expires_at > now && tries < s.dies_at_tries).map(|s| (i, s))
+        })
+    }
+}
+
+/// A new code to store and send.
+pub struct NewCode<'a> {
+    pub phone: &'a str,
+    pub source_ip: &'a str,
+    pub code_hash: String,
+    pub now: u64,
+}
+
+/// Where a reserved send went, so that it can be given back.
+pub struct Reserved {
+    slot: usize,
+    previous_sent_at: u64,
+    /// The send created the phone's item: giving it back deletes it.
+    created: bool,
+}
+
+/// A code that matched: consuming it is a conditional write the caller puts in the same
+/// transaction as the login it grants.
+pub struct Matched {
+    pub consume: LinkedWrite,
 }
 
 impl Store {
@@ -56,7 +115,7 @@ impl Store {
             .table_name(&self.tables.tokens)
             .set_key(Some(key(id)))
             .expression_attribute_names("#c", "count")
-            .expression_attribute_values(":d", aws_sdk_dynamodb::types::AttributeValue::N(delta.to_string()));
+            .expression_attribute_values(":d", AttributeValue::N(delta.to_string()));
         update = match limit {
             Some((limit, window_end)) => update
                 .update_expression("ADD #c :d SET expires_at = :exp")
@@ -68,136 +127,250 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update.build().map_err(build_err)?).build())
     }
 
-    fn limit_ids(&self, slot: &SendSlot<'_>, cfg: &SmsConfig) -> [(String, u64); 2] {
-        let (ip_window, ip_end) = window(slot.now, cfg.ip_window.as_secs());
-        let (phone_window, phone_end) = window(slot.now, cfg.phone_window.as_secs());
+    /// The send counters a send to `phone` from `ip` at `now` takes, each with its limit, the
+    /// end of its window and the error id its refusal gets.
+    fn send_limits(&self, code: &NewCode<'_>, cfg: &SmsConfig) -> [(String, u32, u64, &'static str); 3] {
+        let (ip_window, ip_end) = window(code.now, cfg.ip_window.as_secs());
+        let (phone_window, phone_end) = window(code.now, cfg.phone_window.as_secs());
+        let (phone, ip) = (code.phone, code.source_ip);
         [
-            (format!("smslimit#ip#{}#{ip_window}", slot.source_ip), ip_end),
-            (format!("smslimit#phone#{}#{phone_window}", slot.phone), phone_end),
+            (format!("smslimit#ip#{ip}#{ip_window}"), cfg.ip_limit, ip_end, "sms_ip_limit"),
+            (
+                format!("smslimit#phoneip#{phone}#{ip}#{phone_window}"),
+                cfg.phone_ip_limit,
+                phone_end,
+                "sms_phone_ip_limit",
+            ),
+            (format!("smslimit#phone#{phone}#{phone_window}"), cfg.phone_limit, phone_end, "sms_phone_limit"),
         ]
     }
 
-    /// Takes one send from both windows and stores the new code, unless a code went to this
-    /// phone less than `resend_interval` ago. Refusals name the limit and when it reopens.
-    pub async fn reserve_sms(
-        &self,
-        slot: &SendSlot<'_>,
-        record: &CaptchaRecord,
-        cfg: &SmsConfig,
-    ) -> Result<(), ApiError> {
-        let [(ip_id, ip_end), (phone_id, phone_end)] = self.limit_ids(slot, cfg);
-        let item = Item::from([
-            (KEY.to_owned(), s(captcha_id(slot.phone))),
-            ("code_hash".to_owned(), s(record.code_hash.as_str())),
-            ("sent_at".to_owned(), n(record.sent_at)),
-            ("expires_at".to_owned(), n(record.expires_at)),
-            ("attempts".to_owned(), n(0)),
-        ]);
-        let resend_cutoff = slot.now.saturating_sub(cfg.resend_interval.as_secs());
-        let put = Put::builder()
-            .table_name(&self.tables.tokens)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(id) OR sent_at <= :cutoff")
-            .expression_attribute_values(":cutoff", n(resend_cutoff))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(build_err)?;
-        let items = vec![
-            self.window_counter(ip_id, 1, Some((cfg.ip_limit, ip_end)))?,
-            self.window_counter(phone_id, 1, Some((cfg.phone_limit, phone_end)))?,
-            TransactWriteItem::builder().put(put).build(),
-        ];
-        let rejected = match self.transact(items).await? {
-            Ok(()) => return Ok(()),
-            Err(r) => r,
-        };
-        let wait = |end: u64| end.saturating_sub(slot.now).max(1);
-        Err(match rejected.index {
-            0 => ApiError::RateLimited { id: "sms_ip_limit", retry_after: wait(ip_end) },
-            1 => ApiError::RateLimited { id: "sms_phone_limit", retry_after: wait(phone_end) },
-            _ => {
-                let sent_at = rejected.item.as_ref().map(|i| get_n(i, "sent_at")).unwrap_or(slot.now);
-                ApiError::RateLimited {
-                    id: "sms_resend_too_soon",
-                    retry_after: wait(sent_at + cfg.resend_interval.as_secs()),
-                }
+    /// Takes one send from every window and stores the new code in a free slot, unless a code
+    /// went to this phone less than `resend_interval` ago or every slot holds a live code (a
+    /// re-send never voids a delivered code). Refusals name the limit and when it reopens.
+    pub async fn reserve_sms(&self, code: &NewCode<'_>, cfg: &SmsConfig) -> Result<Reserved, ApiError> {
+        let now = code.now;
+        let limits = self.send_limits(code, cfg);
+        // Another send won the compare-and-set on `sent_at`: it is the resend interval that
+        // answers, unless the interval is zero; then look again.
+        for _ in 0..CONFLICT_RETRIES {
+            let item = self.get(&self.tables.tokens, captcha_id(code.phone)).await?;
+            let phone = Phone::read(item.as_ref(), cfg.max_live_codes);
+            let resend_at = phone.sent_at + cfg.resend_interval.as_secs();
+            if phone.exists && resend_at > now {
+                return Err(ApiError::RateLimited { id: "sms_resend_too_soon", retry_after: resend_at - now });
             }
-        })
+            let free = phone.slots.iter().position(|s| match s {
+                None => true,
+                Some(s) => s.expires_at <= now || phone.tries >= s.dies_at_tries,
+            });
+            let Some(slot) = free else {
+                let oldest = phone.live(now, phone.tries).map(|(_, s)| s.expires_at).min().unwrap_or(now + 1);
+                return Err(ApiError::RateLimited { id: "sms_resend_too_soon", retry_after: oldest - now });
+            };
+            let mut items = Vec::with_capacity(4);
+            for (id, limit, end, _) in &limits {
+                items.push(self.window_counter(id.clone(), 1, Some((*limit, *end)))?);
+            }
+            items.push(self.store_code(code, &phone, slot, cfg)?);
+            let rejected = match self.transact(items).await? {
+                Ok(()) => return Ok(Reserved { slot, previous_sent_at: phone.sent_at, created: !phone.exists }),
+                Err(r) => r,
+            };
+            if let Some((_, _, end, id)) = limits.get(rejected.index) {
+                return Err(ApiError::RateLimited { id, retry_after: end.saturating_sub(now).max(1) });
+            }
+        }
+        Err(ApiError::Contended)
     }
 
-    /// Gives back a reservation whose SMS never left: the counters go down and the code that
-    /// was never delivered is removed, so the phone can ask again at once.
-    pub async fn release_sms(
+    /// The write that puts the code in `slot`, conditioned on the item being as read (a
+    /// concurrent send changes `sent_at`). A budget window that would end while this code is
+    /// live starts afresh, so that a live code always has its window.
+    fn store_code(
         &self,
-        slot: &SendSlot<'_>,
-        record: &CaptchaRecord,
+        code: &NewCode<'_>,
+        phone: &Phone,
+        slot: usize,
         cfg: &SmsConfig,
-    ) -> Result<(), ApiError> {
-        let [(ip_id, _), (phone_id, _)] = self.limit_ids(slot, cfg);
-        let delete = Delete::builder()
-            .table_name(&self.tables.tokens)
-            .set_key(Some(key(captcha_id(slot.phone))))
-            .condition_expression("code_hash = :h")
-            .expression_attribute_values(":h", s(record.code_hash.as_str()))
-            .build()
-            .map_err(build_err)?;
-        let items = vec![
-            self.window_counter(ip_id, -1, None)?,
-            self.window_counter(phone_id, -1, None)?,
-            TransactWriteItem::builder().delete(delete).build(),
+    ) -> Result<TransactWriteItem, ApiError> {
+        let code_end = code.now + cfg.code_ttl.as_secs();
+        let renew_budget = phone.budget_end <= code_end;
+        let budget_end = if renew_budget { code.now + cfg.wrong_try_window.as_secs() } else { phone.budget_end };
+        let mut set = vec![
+            format!("c{slot} = :h"),
+            format!("e{slot} = :e"),
+            "sent_at = :now".to_owned(),
+            "expires_at = :ttl".to_owned(),
         ];
+        // `tries` exists on every item (the first send creates it), so a code's death is an
+        // addition on the stored count, whatever tries land meanwhile.
+        set.push(if phone.exists { format!("m{slot} = tries + :max") } else { format!("m{slot} = :max") });
+        if !phone.exists {
+            set.push("tries = :zero".into());
+        }
+        if renew_budget {
+            set.push("budget_used = :zero".into());
+            set.push("budget_end = :budget_end".into());
+        }
+        let ttl =
+            phone.slots.iter().flatten().map(|s| s.expires_at).chain([code_end, budget_end]).max().unwrap_or(code_end);
+        let mut update = Update::builder()
+            .table_name(&self.tables.tokens)
+            .set_key(Some(key(captcha_id(code.phone))))
+            .update_expression(format!("SET {}", set.join(", ")))
+            .expression_attribute_values(":h", s(code.code_hash.as_str()))
+            .expression_attribute_values(":e", n(code_end))
+            .expression_attribute_values(":now", n(code.now))
+            .expression_attribute_values(":ttl", n(ttl))
+            .expression_attribute_values(":max", n(u64::from(cfg.max_attempts)));
+        update = if phone.exists {
+            update.condition_expression("sent_at = :seen").expression_attribute_values(":seen", n(phone.sent_at))
+        } else {
+            update.condition_expression("attribute_not_exists(tries)")
+        };
+        if !phone.exists || renew_budget {
+            update = update.expression_attribute_values(":zero", n(0));
+        }
+        if renew_budget {
+            update = update.expression_attribute_values(":budget_end", n(budget_end));
+        }
+        Ok(TransactWriteItem::builder().update(update.build().map_err(build_err)?).build())
+    }
+
+    /// Gives back a reservation whose SMS never left: the counters go down, the undelivered
+    /// code is removed and the resend clock is put back, so the phone can ask again at once.
+    pub async fn release_sms(&self, code: &NewCode<'_>, reserved: &Reserved, cfg: &SmsConfig) -> Result<(), ApiError> {
+        let mut items = Vec::with_capacity(4);
+        for (id, _, _, _) in self.send_limits(code, cfg) {
+            items.push(self.window_counter(id, -1, None)?);
+        }
+        let slot = reserved.slot;
+        let give_back = if reserved.created {
+            let delete = Delete::builder()
+                .table_name(&self.tables.tokens)
+                .set_key(Some(key(captcha_id(code.phone))))
+                .condition_expression(format!("c{slot} = :h"))
+                .expression_attribute_values(":h", s(code.code_hash.as_str()))
+                .build()
+                .map_err(build_err)?;
+            TransactWriteItem::builder().delete(delete).build()
+        } else {
+            let update = Update::builder()
+                .table_name(&self.tables.tokens)
+                .set_key(Some(key(captcha_id(code.phone))))
+                .update_expression(format!("REMOVE c{slot}, e{slot}, m{slot} SET sent_at = :prev"))
+                .condition_expression(format!("c{slot} = :h"))
+                .expression_attribute_values(":h", s(code.code_hash.as_str()))
+                .expression_attribute_values(":prev", n(reserved.previous_sent_at))
+                .build()
+                .map_err(build_err)?;
+            TransactWriteItem::builder().update(update).build()
+        };
+        items.push(give_back);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(ApiError::Contended),
         }
     }
 
-    /// Uses the code whose HMAC is `code_hash`, once: the delete succeeds for exactly one caller,
-    /// and only while the code is unexpired and has tries left. On refusal, returns what is
-    /// stored (if anything) so the caller can count a wrong try.
-    pub async fn consume_captcha(
+    /// Counts one try at `phone`'s codes, then compares: the try is counted (one conditional
+    /// write) only while some code is unexpired and has tries left and the phone's wrong-try
+    /// budget is not spent; only then is `code_hash` compared with the codes that try was
+    /// allowed against. A match is not used up here: see [`Matched`].
+    pub async fn try_captcha(
         &self,
         phone: &str,
         code_hash: &str,
-        max_attempts: u32,
+        cfg: &SmsConfig,
         now: u64,
-    ) -> Result<Result<(), Option<CaptchaRecord>>, ApiError> {
-        let out = self
-            .client
-            .delete_item()
+    ) -> Result<Matched, ApiError> {
+        let slots = cfg.max_live_codes;
+        let live: Vec<String> = (0..slots).map(|i| format!("(e{i} > :now AND tries < m{i})")).collect();
+        let mut attempt = 0;
+        let out = loop {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.tables.tokens)
+                .set_key(Some(key(captcha_id(phone))))
+                .update_expression("ADD tries :one, budget_used :one")
+                .condition_expression(format!(
+                    "budget_used < :budget AND budget_end > :now AND ({})",
+                    live.join(" OR ")
+                ))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":budget", n(u64::from(cfg.wrong_try_budget)))
+                .expression_attribute_values(":now", n(now))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            match result {
+                Ok(out) => break out,
+                Err(err) => match err.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
+                        let stored = Phone::read(e.item(), slots);
+                        if stored.exists
+                            && stored.budget_end > now
+                            && stored.budget_used >= u64::from(cfg.wrong_try_budget)
+                        {
+                            return Err(ApiError::LockedOut { retry_after: stored.budget_end - now });
+                        }
+                        // Unexpired codes without tries left: this guess was not compared.
+                        if stored.slots.iter().flatten().any(|s| s.expires_at > now) {
+                            return Err(ApiError::CaptchaTriesUsedUp);
+                        }
+                        return Err(ApiError::InvalidCaptcha);
+                    }
+                    Some(UpdateItemError::TransactionConflictException(_)) if attempt < CONFLICT_RETRIES => {
+                        attempt += 1;
+                        tokio::time::sleep(super::backoff(attempt)).await;
+                    }
+                    _ => return Err(unavailable(err)),
+                },
+            }
+        };
+        let stored = Phone::read(out.attributes(), slots);
+        // The try was counted: it was allowed against the codes that had a try left before it.
+        let matched = stored.live(now, stored.tries - 1).find(|(_, s)| s.code_hash == code_hash).map(|(i, _)| i);
+        let Some(slot) = matched else { return Err(ApiError::InvalidCaptcha) };
+        // Using the code takes it out of its slot (so it works once: of two concurrent uses
+        // the second's condition fails) and gives the try back to the budget, which only
+        // counts wrong ones.
+        let consume = Update::builder()
             .table_name(&self.tables.tokens)
             .set_key(Some(key(captcha_id(phone))))
-            .condition_expression("code_hash = :h AND attempts < :max AND expires_at > :now")
+            .update_expression(format!("REMOVE c{slot}, e{slot}, m{slot} ADD budget_used :minus"))
+            .condition_expression(format!("c{slot} = :h"))
             .expression_attribute_values(":h", s(code_hash))
-            .expression_attribute_values(":max", n(u64::from(max_attempts)))
-            .expression_attribute_values(":now", n(now))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(Ok(())),
-            Err(err) => match err.as_service_error() {
-                Some(DeleteItemError::ConditionalCheckFailedException(e)) => {
-                    Ok(Err(e.item().map(CaptchaRecord::from_item)))
-                }
-                _ => Err(unavailable(err)),
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .build()
+            .map_err(build_err)?;
+        Ok(Matched {
+            consume: LinkedWrite {
+                item: TransactWriteItem::builder().update(consume).build(),
+                refused: || ApiError::InvalidCaptcha,
             },
-        }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(expires_at: u64, dies_at_tries: u64) -> Option<Slot> {
+        Some(Slot { code_hash: format!("h{expires_at}"), expires_at, dies_at_tries })
     }
 
-    /// Counts a wrong try against the code that is stored now (not a newer one).
-    pub async fn count_captcha_failure(&self, phone: &str, stored_hash: &str) -> Result<(), ApiError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.tables.tokens)
-            .set_key(Some(key(captcha_id(phone))))
-            .update_expression("ADD attempts :one")
-            .condition_expression("code_hash = :h")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":h", s(stored_hash))
-            .send()
-            .await;
-        unless_condition_failed(out).map(drop)
+    #[test]
+    fn a_code_is_live_until_it_expires_or_runs_out_of_tries() {
+        let phone = Phone { exists: true, slots: vec![slot(200, 5), None, slot(100, 9)], tries: 5, ..Phone::default() };
+        let live = |now, tries| phone.live(now, tries).map(|(i, _)| i).collect::<Vec<_>>();
+        assert_eq!(live(50, 4), [0, 2]);
+        assert_eq!(live(50, 5), [2], "slot 0 had its 5 tries");
+        assert_eq!(live(100, 4), [0], "slot 2 expired");
+        assert_eq!(live(200, 0), Vec::<usize>::new());
     }
 }

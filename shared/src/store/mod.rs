@@ -7,6 +7,7 @@
 
 pub mod captcha;
 pub mod counters;
+pub mod lockout;
 pub mod rooms;
 pub mod tokens;
 pub mod users;
@@ -48,8 +49,8 @@ impl Store {
         &self.tables
     }
 
-    /// Runs a transaction. `Ok(Err(r))` names the first item whose condition failed (and what
-    /// it held, for items that ask for it), so the caller can say which claim was taken.
+    /// Runs a transaction. `Ok(Err(r))` names the first item whose condition failed, so the
+    /// caller can say which claim was taken.
     /// Transactions that lost a race for the same items (`TransactionConflict`) are retried:
     /// they did not fail, they were merely second.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Rejected>, ApiError> {
@@ -64,7 +65,7 @@ impl Store {
                 Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e)) => {
                     let reasons = e.cancellation_reasons();
                     if let Some(index) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
-                        return Ok(Err(Rejected { index, item: reasons[index].item().cloned() }));
+                        return Ok(Err(Rejected { index }));
                     }
                     reasons.iter().any(|r| r.code() == Some("TransactionConflict"))
                 }
@@ -123,11 +124,18 @@ impl Store {
     }
 }
 
+/// A conditional write that must happen in the same transaction as another store write, or
+/// not at all (a captcha used up by the login it grants), and what its failed condition means.
+#[derive(Clone)]
+pub struct LinkedWrite {
+    pub(crate) item: TransactWriteItem,
+    pub(crate) refused: fn() -> ApiError,
+}
+
 /// The item of a transaction whose condition failed.
 #[derive(Debug)]
 pub(crate) struct Rejected {
     pub index: usize,
-    pub item: Option<Item>,
 }
 
 /// 10, 20, 40 ... 160 ms, each with up to as much again of jitter, so racing writers spread out.

@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
 
-use super::{build_err, get_n, key, n, s, unavailable, Item, Store, KEY};
+use super::{build_err, get_n, key, n, s, unavailable, Item, LinkedWrite, Store, KEY};
 use crate::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,15 @@ impl Store {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    /// A new token written together with `linked`: both or neither.
+    pub async fn put_token_with(&self, hash: &str, record: &TokenRecord, linked: &LinkedWrite) -> Result<(), ApiError> {
+        match self.transact(vec![self.token_put(hash, record)?, linked.item.clone()]).await? {
+            Ok(()) => Ok(()),
+            Err(r) if r.index == 1 => Err((linked.refused)()),
+            Err(_) => Err(ApiError::Contended),
+        }
     }
 
     pub async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, ApiError> {

@@ -1,15 +1,18 @@
 //! The user table. Three kinds of item share it, told apart by their key:
 //! - `user#<pk>`: the account record;
-//! - `username#<name>`: the claim that makes the username unique, holding the credentials
-//!   (password hash, token epoch, lockout state) so that login is one read by username;
+//! - `username#<name>`: the claim that makes the username unique (NFKC-normalised), holding
+//!   the credentials (password hash, token epoch) so that login is one read by username;
+//! - `lockout#<name>`: login failure counts (see lockout.rs);
 //! - `sns#<login_type>#<snsid>`, `phone#<e164>`: claims that link a third-party identity or a
 //!   verified phone to one account;
 //! - `counter#...`: atomic counters (see counters.rs).
 
-use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 
 use super::tokens::TokenRecord;
-use super::{build_err, get_n, get_opt_s, get_s, key, n, s, unless_condition_failed, Item, Rejected, Store, KEY};
+use super::{
+    build_err, get_n, get_opt_s, get_s, key, n, s, unless_condition_failed, Item, LinkedWrite, Rejected, Store, KEY,
+};
 use crate::domain::User;
 use crate::ApiError;
 
@@ -21,8 +24,6 @@ pub struct Credentials {
     /// None for accounts created by SMS or third-party login: they have no password to try.
     pub password_hash: Option<String>,
     pub token_epoch: u64,
-    pub failed_logins: u32,
-    pub locked_until: u64,
 }
 
 fn user_id(pk: u64) -> String {
@@ -116,8 +117,6 @@ impl Credentials {
             ("username".to_owned(), s(self.username.as_str())),
             ("user_pk".to_owned(), n(self.user_pk)),
             ("token_epoch".to_owned(), n(self.token_epoch)),
-            ("failed_logins".to_owned(), n(u64::from(self.failed_logins))),
-            ("locked_until".to_owned(), n(self.locked_until)),
         ]);
         if let Some(hash) = &self.password_hash {
             item.insert("password_hash".into(), s(hash.as_str()));
@@ -131,8 +130,6 @@ impl Credentials {
             user_pk: get_n(item, "user_pk"),
             password_hash: get_opt_s(item, "password_hash"),
             token_epoch: get_n(item, "token_epoch"),
-            failed_logins: u32::try_from(get_n(item, "failed_logins")).unwrap_or(u32::MAX),
-            locked_until: get_n(item, "locked_until"),
         }
     }
 }
@@ -145,9 +142,9 @@ impl Store {
     }
 
     /// Creates the account, its username claim, its `claims` and its first token in one
-    /// transaction: either all exist afterwards or none does. A claim someone else holds is
-    /// `Taken` with the claim's field (the `claims` are checked first, so a taken identity is
-    /// reported even when the username is taken too).
+    /// transaction, with `linked` if given: either all exist afterwards or none does. A claim
+    /// someone else holds is `Taken` with the claim's field (the `claims` are checked first, so
+    /// a taken identity is reported even when the username is taken too).
     pub async fn create_user(
         &self,
         user: &User,
@@ -155,14 +152,13 @@ impl Store {
         claims: &[Claim],
         token_hash: &str,
         token: &TokenRecord,
+        linked: Option<&LinkedWrite>,
     ) -> Result<(), ApiError> {
         let creds = Credentials {
             username: user.username.clone(),
             user_pk: user.pk,
             password_hash: password_hash.map(str::to_owned),
             token_epoch: user.token_epoch,
-            failed_logins: 0,
-            locked_until: 0,
         };
         let mut items = Vec::with_capacity(claims.len() + 3);
         for claim in claims {
@@ -171,11 +167,15 @@ impl Store {
         items.push(self.put_new(&self.tables.users, creds.to_item())?);
         items.push(self.put_new(&self.tables.users, user.to_item())?);
         items.push(self.token_put(token_hash, token)?);
+        items.extend(linked.map(|l| l.item.clone()));
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(r) if r.index < claims.len() => Err(ApiError::Taken { field: claims[r.index].field }),
             Err(r) if r.index == claims.len() => Err(ApiError::Taken { field: "username" }),
-            Err(_) => Err(ApiError::Contended),
+            Err(r) => match linked {
+                Some(l) if r.index == claims.len() + 3 => Err((l.refused)()),
+                _ => Err(ApiError::Contended),
+            },
         }
     }
 
@@ -191,55 +191,6 @@ impl Store {
 
     pub async fn get_user(&self, pk: u64) -> Result<Option<User>, ApiError> {
         Ok(self.get(&self.tables.users, user_id(pk)).await?.as_ref().map(User::from_item))
-    }
-
-    /// Counts one failed password against `username` and returns the new failure count. The
-    /// increment is atomic, so concurrent guesses each count.
-    pub async fn record_login_failure(&self, username: &str) -> Result<u32, ApiError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.tables.users)
-            .set_key(Some(key(claim_id(username))))
-            .update_expression("ADD failed_logins :one")
-            .condition_expression("attribute_exists(id)")
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        let out = unless_condition_failed(out)?;
-        Ok(out.and_then(|o| o.attributes().map(|a| get_n(a, "failed_logins"))).unwrap_or(0) as u32)
-    }
-
-    /// Locks `username` until `until`, unless a later lock is already set.
-    pub async fn lock_username(&self, username: &str, until: u64) -> Result<(), ApiError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.tables.users)
-            .set_key(Some(key(claim_id(username))))
-            .update_expression("SET locked_until = :until")
-            .condition_expression(
-                "attribute_exists(id) AND (attribute_not_exists(locked_until) OR locked_until < :until)",
-            )
-            .expression_attribute_values(":until", n(until))
-            .send()
-            .await;
-        unless_condition_failed(out).map(drop)
-    }
-
-    pub async fn clear_login_failures(&self, username: &str) -> Result<(), ApiError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.tables.users)
-            .set_key(Some(key(claim_id(username))))
-            .update_expression("SET failed_logins = :zero, locked_until = :zero")
-            .condition_expression("attribute_exists(id)")
-            .expression_attribute_values(":zero", n(0))
-            .send()
-            .await;
-        unless_condition_failed(out).map(drop)
     }
 
     /// Saves a profile change made to `user` as read (same `version`). A new username moves the
@@ -288,7 +239,7 @@ impl Store {
             .await;
         match unless_condition_failed(result)? {
             Some(_) => Ok(Ok(())),
-            None => Ok(Err(Rejected { index: 0, item: None })),
+            None => Ok(Err(Rejected { index: 0 })),
         }
     }
 
@@ -306,11 +257,10 @@ impl Store {
         let claim = Update::builder()
             .table_name(&self.tables.users)
             .set_key(Some(key(claim_id(&user.username))))
-            .update_expression("SET password_hash = :h, token_epoch = :e, failed_logins = :zero, locked_until = :zero")
+            .update_expression("SET password_hash = :h, token_epoch = :e")
             .condition_expression("user_pk = :pk")
             .expression_attribute_values(":h", s(new_hash))
             .expression_attribute_values(":e", n(token.epoch))
-            .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":pk", n(user.pk))
             .build()
             .map_err(build_err)?;
