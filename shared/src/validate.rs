@@ -79,6 +79,8 @@ pub const PASSWORD_MAX: usize = 128;
 pub const NICKNAME_MAX: usize = 64;
 pub const SHORT_TEXT_MAX: usize = 100;
 pub const EMAIL_MAX: usize = 254;
+/// Contact phone (profile data, never an SMS target).
+pub const CONTACT_PHONE_MAX: usize = 20;
 pub const URL_MAX: usize = 2048;
 /// Openids (WeChat 28, QQ 32 characters) and Weibo uids are far shorter.
 pub const SNSID_MAX: usize = 128;
@@ -127,7 +129,7 @@ pub fn check_no_format_chars(field: &'static str, text: &str) -> Result<(), ApiE
 
 /// General category Cf, Unicode 16 (170 code points in 21 ranges; the unit test holds it to
 /// the whole Unicode database of `unicode-general-category`).
-const FORMAT_CHARS: &[(u32, u32)] = &[
+pub const FORMAT_CHARS: &[(u32, u32)] = &[
     (0x00AD, 0x00AD),
     (0x0600, 0x0605),
     (0x061C, 0x061C),
@@ -284,7 +286,7 @@ impl ProfileInput {
                 return Err(ApiError::invalid("email", "不是有效的邮箱地址"));
             }
         }
-        let phone = fields.optional_text("phone", 20)?;
+        let phone = fields.optional_text("phone", CONTACT_PHONE_MAX)?;
         if let Some(phone) = &phone {
             let digits = phone.strip_prefix('+').unwrap_or(phone);
             if !phone.is_empty()

@@ -11,7 +11,7 @@ use crate::{ApiError, ApiResult, Context};
 
 pub const PAGE_SIZE_DEFAULT: u64 = 30;
 pub const PAGE_SIZE_MAX: u64 = 100;
-const ALIAS_MAX: usize = 64;
+pub const ALIAS_MAX: usize = 64;
 
 /// GET /rooms/?page=&pageSize=[&after=]: active rooms in pk order.
 pub async fn list(ctx: &Context, req: ApiRequest) -> ApiResult {
