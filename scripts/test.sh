@@ -24,3 +24,6 @@ trap 'scripts/stack.sh stop' EXIT
 scripts/stack.sh start
 eval "$(scripts/stack.sh env)"
 cargo test --locked --workspace "$@"
+
+# openapi.yaml against the running server: every phase and check, fixed seed (about a minute).
+scripts/schemathesis.sh

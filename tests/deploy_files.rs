@@ -114,3 +114,69 @@ fn env_json_sets_what_sam_local_cannot_resolve_and_nothing_undeclared() {
         "env.json sets {undeclared:?}, which template.yaml does not declare: sam local ignores them"
     );
 }
+
+/// tests/Cargo.toml has `autotests = false` (the crate's root is tests/, whose files are not in a
+/// tests/tests/ dir): a file that is not registered would never run, silently.
+#[test]
+fn every_test_file_is_registered() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let registered: Vec<&str> =
+        manifest.lines().filter_map(|l| l.trim().strip_prefix("path = \"")?.strip_suffix('"')).collect();
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".rs") {
+            files += 1;
+            assert!(
+                registered.contains(&name.as_str()),
+                "tests/{name} is not a [[test]] in tests/Cargo.toml: it never runs"
+            );
+        }
+    }
+    assert!(files > 10, "found only {files} test files");
+}
+
+/// The document's limits are the validators' own constants: change one and this fails until the
+/// other follows.
+#[test]
+fn openapi_limits_are_the_validators_constants() {
+    use shared::validate::*;
+    let doc = openapi();
+    let schemas = &doc["components"]["schemas"];
+    let string_branch = |schema: &Value| -> Value {
+        match schema["anyOf"].as_array() {
+            Some(branches) => branches.iter().find(|b| b["type"] == "string").cloned().expect("a string branch"),
+            None => schema.clone(),
+        }
+    };
+    let max = |schema: &Value| string_branch(schema)["maxLength"].as_u64().unwrap_or_else(|| panic!("{schema}"));
+    let profile = &schemas["Profile"]["properties"];
+    let cases: &[(&str, &Value, usize)] = &[
+        ("Username", &schemas["Username"], USERNAME_MAX),
+        ("NewPassword", &schemas["NewPassword"], PASSWORD_MAX),
+        ("PasswordAttempt", &schemas["PasswordAttempt"], PASSWORD_MAX),
+        ("HttpUrl", &schemas["HttpUrl"], URL_MAX),
+        ("RoomAlias", &schemas["RoomAlias"], shared::handlers::rooms::ALIAS_MAX),
+        ("nickname", &profile["nickname"], NICKNAME_MAX),
+        ("email", &profile["email"], EMAIL_MAX),
+        ("phone", &profile["phone"], CONTACT_PHONE_MAX),
+        ("country", &profile["country"], SHORT_TEXT_MAX),
+        ("career", &profile["career"], SHORT_TEXT_MAX),
+        ("snsid", &schemas["SnsLoginRequest"]["allOf"][1]["properties"]["snsid"], SNSID_MAX),
+        ("access_token", &schemas["SnsLoginRequest"]["allOf"][1]["properties"]["access_token"], ACCESS_TOKEN_MAX),
+    ];
+    for (name, schema, limit) in cases {
+        assert_eq!(max(schema), *limit as u64, "{name}: openapi.yaml maxLength vs validate.rs");
+    }
+    assert_eq!(string_branch(&schemas["NewPassword"])["minLength"], PASSWORD_MIN as u64);
+    // Every format (Cf) range the server refuses in the Basic Multilingual Plane is excluded by
+    // the nickname and alias patterns (JSON Schema patterns cannot name astral ranges portably).
+    for schema in [&profile["nickname"], &schemas["RoomAlias"]] {
+        let pattern = string_branch(schema)["pattern"].as_str().unwrap().to_owned();
+        for &(lo, hi) in FORMAT_CHARS.iter().filter(|(lo, _)| *lo <= 0xFFFF) {
+            let range = if lo == hi { format!("\\u{lo:04x}") } else { format!("\\u{lo:04x}-\\u{hi:04x}") };
+            assert!(pattern.contains(&range), "{range} missing from {pattern}");
+        }
+    }
+}

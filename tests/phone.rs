@@ -102,6 +102,19 @@ async fn the_twenty_first_send_from_one_ip_is_429() {
 }
 
 #[tokio::test]
+async fn a_code_still_works_after_four_wrong_tries() {
+    let api = TestApi::start().await;
+    let (national, e164) = unique_phone();
+    send(&api, &national).await.assert_success(200);
+    let code = latest_code(&e164).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..4 {
+        login(&api, &national, wrong).await.assert_fail(401);
+    }
+    login(&api, &national, &code).await.assert_success(200);
+}
+
+#[tokio::test]
 async fn five_wrong_codes_kill_the_code() {
     let api = TestApi::start().await;
     let (national, e164) = unique_phone();

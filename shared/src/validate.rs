@@ -32,13 +32,15 @@ impl Fields {
         self.0.get(name).is_some_and(|v| !v.is_null())
     }
 
-    /// A string field (numbers accepted and turned into their decimal text), absent or null
+    /// A string field (integers accepted and turned into their decimal text), absent or null
     /// giving `None`. Control characters (NUL included) are refused everywhere.
     pub fn optional_text(&self, field: &'static str, max_chars: usize) -> Result<Option<String>, ApiError> {
         let text = match self.0.get(field) {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
+            // Lenient like the seed's clients (`"age": 25`), but only for integers: a float's text
+            // (`1e3`, `25.0`) is never what the user typed.
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
             Some(_) => return Err(ApiError::invalid(field, "必须是字符串")),
         };
         if text.chars().count() > max_chars {
@@ -77,6 +79,8 @@ pub const PASSWORD_MAX: usize = 128;
 pub const NICKNAME_MAX: usize = 64;
 pub const SHORT_TEXT_MAX: usize = 100;
 pub const EMAIL_MAX: usize = 254;
+/// Contact phone (profile data, never an SMS target).
+pub const CONTACT_PHONE_MAX: usize = 20;
 pub const URL_MAX: usize = 2048;
 /// Openids (WeChat 28, QQ 32 characters) and Weibo uids are far shorter.
 pub const SNSID_MAX: usize = 128;
@@ -125,7 +129,7 @@ pub fn check_no_format_chars(field: &'static str, text: &str) -> Result<(), ApiE
 
 /// General category Cf, Unicode 16 (170 code points in 21 ranges; the unit test holds it to
 /// the whole Unicode database of `unicode-general-category`).
-const FORMAT_CHARS: &[(u32, u32)] = &[
+pub const FORMAT_CHARS: &[(u32, u32)] = &[
     (0x00AD, 0x00AD),
     (0x0600, 0x0605),
     (0x061C, 0x061C),
@@ -203,13 +207,15 @@ pub fn password_attempt(fields: &Fields, field: &'static str) -> Result<String, 
 }
 
 pub fn parse_pk(raw: &str) -> Result<u64, ApiError> {
-    if raw.is_empty() || raw.len() > 19 || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::invalid("pk", "必须是正整数"));
-    }
-    match raw.parse::<u64>() {
-        Ok(pk) if pk > 0 => Ok(pk),
-        _ => Err(ApiError::invalid("pk", "必须是正整数")),
-    }
+    parse_positive(raw).ok_or_else(|| ApiError::invalid("pk", "必须是正整数"))
+}
+
+/// A positive integer in canonical decimal form: no sign, no leading zero, at most 19 digits (so
+/// it always fits a u64 and arithmetic on it has room). One spelling per number, as
+/// openapi.yaml's `^[1-9][0-9]{0,18}$` says.
+pub fn parse_positive(raw: &str) -> Option<u64> {
+    let canonical = (1..=19).contains(&raw.len()) && !raw.starts_with('0') && raw.bytes().all(|b| b.is_ascii_digit());
+    canonical.then(|| raw.parse().ok()).flatten()
 }
 
 /// An http(s) URL with a host; anything else (`javascript:`, `data:`) could run in a client.
@@ -280,7 +286,7 @@ impl ProfileInput {
                 return Err(ApiError::invalid("email", "不是有效的邮箱地址"));
             }
         }
-        let phone = fields.optional_text("phone", 20)?;
+        let phone = fields.optional_text("phone", CONTACT_PHONE_MAX)?;
         if let Some(phone) = &phone {
             let digits = phone.strip_prefix('+').unwrap_or(phone);
             if !phone.is_empty()
@@ -352,7 +358,8 @@ mod tests {
     #[test]
     fn pk_must_be_a_positive_integer() {
         assert_eq!(parse_pk("42").unwrap(), 42);
-        for bad in ["", "0", "-1", "abc", "1.5", "99999999999999999999", "１"] {
+        assert_eq!(parse_pk("9999999999999999999").unwrap(), 9_999_999_999_999_999_999);
+        for bad in ["", "0", "007", "-1", "+1", "abc", "1.5", "99999999999999999999", "１", " 1"] {
             assert!(parse_pk(bad).is_err(), "{bad}");
         }
     }

@@ -242,15 +242,13 @@ pub fn unique_phone() -> (String, String) {
 pub async fn sms_for(phone_e164: &str) -> Vec<String> {
     let moto = std::env::var("MOTO_URL").expect("MOTO_URL is set by `make test`");
     let data: Value = reqwest::get(format!("{moto}/moto-api/data.json")).await.unwrap().json().await.unwrap();
-    data["sns"]["SMS"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter(|m| m["phone_number"] == phone_e164)
-                .map(|m| m["message"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+    // Fail loudly if moto's layout changes: an empty list must mean "nothing sent", never "not
+    // found", or every "no SMS went out" assertion would pass vacuously.
+    let sent = data["sns"]["SMS"].as_array().unwrap_or_else(|| panic!("moto's data.json has no sns.SMS list: {data}"));
+    sent.iter()
+        .filter(|m| m["phone_number"] == phone_e164)
+        .map(|m| m["message"].as_str().unwrap_or_else(|| panic!("SMS without message: {m}")).to_owned())
+        .collect()
 }
 
 /// The 6-digit code of the latest SMS to `phone_e164`.

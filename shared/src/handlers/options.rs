@@ -2,8 +2,14 @@
 
 use crate::http::routes::allowed_methods;
 use crate::http::{ApiRequest, ApiResponse};
+use crate::ApiResult;
 
-pub fn handle(req: &ApiRequest) -> ApiResponse {
+/// On a path with `{pk}` the pk is checked as every other method checks it, so a preflight never
+/// blesses a request the server will refuse.
+pub fn handle(req: &ApiRequest) -> ApiResult {
+    if req.resource.contains("{pk}") {
+        req.path_pk()?;
+    }
     let methods = allowed_methods(&req.resource).join(", ");
     let mut resp = ApiResponse::no_content();
     resp.headers = vec![
@@ -12,5 +18,5 @@ pub fn handle(req: &ApiRequest) -> ApiResponse {
         ("access-control-allow-headers", "Content-Type, Authorization".into()),
         ("access-control-max-age", "86400".into()),
     ];
-    resp
+    Ok(resp)
 }

@@ -11,7 +11,7 @@ use crate::{ApiError, ApiResult, Context};
 
 pub const PAGE_SIZE_DEFAULT: u64 = 30;
 pub const PAGE_SIZE_MAX: u64 = 100;
-const ALIAS_MAX: usize = 64;
+pub const ALIAS_MAX: usize = 64;
 
 /// GET /rooms/?page=&pageSize=[&after=]: active rooms in pk order.
 pub async fn list(ctx: &Context, req: ApiRequest) -> ApiResult {
@@ -120,11 +120,7 @@ fn alias(fields: &Fields) -> Result<Option<String>, ApiError> {
 
 /// A positive integer query parameter; anything else is 400, never a silent default.
 fn query_number(req: &ApiRequest, name: &'static str) -> Result<Option<u64>, ApiError> {
-    match req.query_param(name) {
-        None => Ok(None),
-        Some(raw) => match raw.parse::<u64>() {
-            Ok(n) if n >= 1 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(n)),
-            _ => Err(ApiError::invalid(name, "必须是正整数")),
-        },
-    }
+    req.query_param(name)
+        .map(|raw| validate::parse_positive(raw).ok_or_else(|| ApiError::invalid(name, "必须是正整数")))
+        .transpose()
 }

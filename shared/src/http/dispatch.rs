@@ -46,7 +46,7 @@ async fn handle(ctx: &Context, function: Function, req: Request) -> ApiResult {
         return Err(ApiError::BodyTooLarge(ctx.config.max_body_bytes));
     }
     match route.handler {
-        Handler::Options => Ok(handlers::options::handle(&req)),
+        Handler::Options => handlers::options::handle(&req),
         Handler::Register => handlers::register::handle(ctx, req).await,
         Handler::Login => handlers::login::handle(ctx, req).await,
         Handler::Logout => handlers::logout::handle(ctx, req).await,

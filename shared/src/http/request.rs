@@ -59,21 +59,33 @@ impl ApiRequest {
         crate::validate::parse_pk(raw)
     }
 
-    /// The caller's token, from `Authorization: Token|Bearer <t>`, then `?token=`, then the
-    /// body's `token` field (the seed's only place for it).
+    /// The caller's token, from `Authorization: Token|Bearer <t>`, `?token=` or the body's `token`
+    /// field (the seed's only place for it). A request may carry it in several places, but they
+    /// must agree: a malformed or different token anywhere is refused, never silently ignored.
     pub fn token(&self, body: Option<&Fields>) -> Result<Option<String>, ApiError> {
-        if let Some(value) = self.headers.get(header::AUTHORIZATION) {
-            let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
-            let token =
-                value.strip_prefix("Token ").or_else(|| value.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
-            return Ok(Some(token.trim().to_owned()));
+        let header = match self.headers.get(header::AUTHORIZATION) {
+            Some(value) => {
+                let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
+                let token = value
+                    .strip_prefix("Token ")
+                    .or_else(|| value.strip_prefix("Bearer "))
+                    .ok_or(ApiError::Unauthorized)?;
+                Some(token.trim().to_owned())
+            }
+            None => None,
+        };
+        let query = self.query_param("token").map(str::to_owned);
+        let body = match body {
+            Some(fields) => fields.optional_text("token", 64)?,
+            None => None,
+        };
+        let mut found: Option<String> = None;
+        for token in [header, query, body].into_iter().flatten() {
+            match &found {
+                Some(seen) if *seen != token => return Err(ApiError::Unauthorized),
+                _ => found = Some(token),
+            }
         }
-        if let Some(token) = self.query_param("token") {
-            return Ok(Some(token.to_owned()));
-        }
-        match body {
-            Some(fields) => fields.optional_text("token", 64),
-            None => Ok(None),
-        }
+        Ok(found)
     }
 }
