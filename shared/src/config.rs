@@ -111,6 +111,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub sms: SmsConfig,
     pub sns: SnsConfig,
+    /// AccountDelete of an account with neither password nor verified phone accepts only a
+    /// token issued less than this long ago (API.md: 10 minutes).
+    pub delete_reauth_window: Duration,
 }
 
 impl Default for Config {
@@ -123,6 +126,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             sms: SmsConfig::default(),
             sns: SnsConfig::default(),
+            delete_reauth_window: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -151,6 +155,9 @@ impl Config {
         }
         if let Some(v) = seconds("LOGIN_LOCKOUT_MAX_SECONDS")? {
             c.lockout.max = v;
+        }
+        if let Some(v) = seconds("DELETE_REAUTH_WINDOW_SECONDS")? {
+            c.delete_reauth_window = v;
         }
         if let Some(v) = var("CORS_ALLOW_ORIGIN") {
             c.cors_allow_origin = v;

@@ -41,6 +41,13 @@ pub enum ApiError {
     RateLimited { id: &'static str, retry_after: u64 },
     #[error("captcha wrong, used, expired or dead")]
     InvalidCaptcha,
+    /// PasswordReset: the captcha proved the phone, but no account holds it as verified phone.
+    #[error("no account holds this verified phone")]
+    NoAccount,
+    /// AccountDelete of an account with neither password nor verified phone, with a token
+    /// older than the re-authentication window: log in again first.
+    #[error("a fresh login is required")]
+    ReauthRequired,
     #[error("upstream provider failed: {0}")]
     BadGateway(String),
     #[error("backend unavailable: {0}")]
@@ -58,9 +65,10 @@ impl ApiError {
             ApiError::Unauthorized
             | ApiError::BadCredentials
             | ApiError::InvalidCaptcha
+            | ApiError::ReauthRequired
             | ApiError::ProviderRejected(_) => 401,
             ApiError::Forbidden => 403,
-            ApiError::NotFound(_) => 404,
+            ApiError::NotFound(_) | ApiError::NoAccount => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::Taken { .. } | ApiError::Contended => 409,
             ApiError::BodyTooLarge(_) => 413,
@@ -88,6 +96,8 @@ impl ApiError {
             ApiError::LockedOut { .. } => "too_many_attempts".into(),
             ApiError::RateLimited { id, .. } => (*id).into(),
             ApiError::InvalidCaptcha => "invalid_captcha".into(),
+            ApiError::NoAccount => "no_account".into(),
+            ApiError::ReauthRequired => "reauth_required".into(),
             ApiError::BadGateway(_) => "provider_error".into(),
             ApiError::Unavailable(_) => "service_unavailable".into(),
         }
@@ -111,6 +121,8 @@ impl ApiError {
             ApiError::LockedOut { retry_after } => format!("尝试次数过多，请在 {retry_after} 秒后重试"),
             ApiError::RateLimited { retry_after, .. } => format!("请求过于频繁，请在 {retry_after} 秒后重试"),
             ApiError::InvalidCaptcha => "验证码错误或已失效".into(),
+            ApiError::NoAccount => "该手机号未绑定任何账号".into(),
+            ApiError::ReauthRequired => "请重新登录后再操作".into(),
             ApiError::BadGateway(_) => "第三方服务响应异常，请稍后重试".into(),
             ApiError::Unavailable(_) => "服务暂时不可用，请稍后重试".into(),
         }

@@ -4,7 +4,30 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::ApiError;
+use crate::store::captcha::CaptchaRecord;
+use crate::{clock, ApiError, Context};
+
+/// Uses the code sent to `phone_e164`: the one check every endpoint that takes a captcha goes
+/// through (PhoneLogin, PhoneBind, PasswordReset, AccountDelete). A wrong code counts a try
+/// against the stored one; the used record is returned so that an operation that then changes
+/// nothing can give it back (`Store::restore_captcha`).
+pub async fn redeem(ctx: &Context, phone_e164: &str, code: &str) -> Result<CaptchaRecord, ApiError> {
+    check_format(code)?;
+    let cfg = &ctx.config.sms;
+    let now = clock::now_unix();
+    let hash = digest(&cfg.code_secret, phone_e164, code);
+    match ctx.store.consume_captcha(phone_e164, &hash, cfg.max_attempts, now).await? {
+        Ok(record) => Ok(record),
+        Err(stored) => {
+            if let Some(stored) = stored {
+                if stored.code_hash != hash && stored.expires_at > now && stored.attempts < cfg.max_attempts {
+                    ctx.store.count_captcha_failure(phone_e164, &stored.code_hash).await?;
+                }
+            }
+            Err(ApiError::InvalidCaptcha)
+        }
+    }
+}
 
 pub fn generate() -> Result<String, ApiError> {
     // Rejection sampling: 4_294_000_000 is the largest multiple of 10^6 below 2^32, so every

@@ -8,7 +8,7 @@ use crate::domain::User;
 use crate::http::ApiRequest;
 use crate::phone::Phone;
 use crate::store::Claim;
-use crate::{accounts, clock, ApiError, ApiResult, Context};
+use crate::{accounts, ApiError, ApiResult, Context};
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let body = req.fields()?;
@@ -25,16 +25,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let phone = Phone::parse(&raw_phone, &cfg.allowed_countries)?;
     captcha::check_format(&code)?;
 
-    let now = clock::now_unix();
-    let hash = captcha::digest(&cfg.code_secret, &phone.e164, &code);
-    if let Err(stored) = ctx.store.consume_captcha(&phone.e164, &hash, cfg.max_attempts, now).await? {
-        if let Some(stored) = stored {
-            if stored.code_hash != hash && stored.expires_at > now && stored.attempts < cfg.max_attempts {
-                ctx.store.count_captcha_failure(&phone.e164, &stored.code_hash).await?;
-            }
-        }
-        return Err(ApiError::InvalidCaptcha);
-    }
+    captcha::redeem(ctx, &phone.e164, &code).await?;
 
     let mut draft = User::new(0, format!("phone_{}", &phone.e164[1..]), "0", 0, String::new());
     draft.nickname = phone.masked();

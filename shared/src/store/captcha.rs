@@ -8,7 +8,9 @@
 //! called, so concurrent Lambdas cannot exceed a limit; a send SNS refused is given back.
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use super::{build_err, get_n, get_s, key, n, s, unavailable, unless_condition_failed, Item, Store, KEY};
 use crate::config::SmsConfig;
@@ -153,15 +155,16 @@ impl Store {
     }
 
     /// Uses the code whose HMAC is `code_hash`, once: the delete succeeds for exactly one caller,
-    /// and only while the code is unexpired and has tries left. On refusal, returns what is
-    /// stored (if anything) so the caller can count a wrong try.
+    /// and only while the code is unexpired and has tries left; it returns the used record (for
+    /// `restore_captcha`). On refusal, returns what is stored (if anything) so the caller can
+    /// count a wrong try.
     pub async fn consume_captcha(
         &self,
         phone: &str,
         code_hash: &str,
         max_attempts: u32,
         now: u64,
-    ) -> Result<Result<(), Option<CaptchaRecord>>, ApiError> {
+    ) -> Result<Result<CaptchaRecord, Option<CaptchaRecord>>, ApiError> {
         let out = self
             .client
             .delete_item()
@@ -171,11 +174,15 @@ impl Store {
             .expression_attribute_values(":h", s(code_hash))
             .expression_attribute_values(":max", n(u64::from(max_attempts)))
             .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match out {
-            Ok(_) => Ok(Ok(())),
+            Ok(out) => Ok(Ok(out
+                .attributes()
+                .map(CaptchaRecord::from_item)
+                .ok_or_else(|| ApiError::Unavailable("consumed captcha returned no record".into()))?)),
             Err(err) => match err.as_service_error() {
                 Some(DeleteItemError::ConditionalCheckFailedException(e)) => {
                     Ok(Err(e.item().map(CaptchaRecord::from_item)))
@@ -183,6 +190,28 @@ impl Store {
                 _ => Err(unavailable(err)),
             },
         }
+    }
+
+    /// Puts back a code that was used for an operation that then changed nothing (PhoneBind of
+    /// a phone another account holds, PasswordReset without an account), so the phone's owner
+    /// can still use it. A code sent since wins: the old one stays gone.
+    pub async fn restore_captcha(&self, phone: &str, record: &CaptchaRecord) -> Result<(), ApiError> {
+        let item = Item::from([
+            (KEY.to_owned(), s(captcha_id(phone))),
+            ("code_hash".to_owned(), s(record.code_hash.as_str())),
+            ("sent_at".to_owned(), n(record.sent_at)),
+            ("expires_at".to_owned(), n(record.expires_at)),
+            ("attempts".to_owned(), n(u64::from(record.attempts))),
+        ]);
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.tables.tokens)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        unless_condition_failed(out).map(drop)
     }
 
     /// Counts a wrong try against the code that is stored now (not a newer one).

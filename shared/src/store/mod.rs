@@ -7,6 +7,7 @@
 
 pub mod captcha;
 pub mod counters;
+pub mod deletion;
 pub mod rooms;
 pub mod tokens;
 pub mod users;

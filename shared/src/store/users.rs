@@ -6,7 +6,7 @@
 //!   verified phone to one account;
 //! - `counter#...`: atomic counters (see counters.rs).
 
-use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, TransactWriteItem, Update};
 
 use super::tokens::TokenRecord;
 use super::{build_err, get_n, get_opt_s, get_s, key, n, s, unless_condition_failed, Item, Rejected, Store, KEY};
@@ -25,11 +25,13 @@ pub struct Credentials {
     pub locked_until: u64,
 }
 
-fn user_id(pk: u64) -> String {
+pub(crate) fn user_id(pk: u64) -> String {
     format!("user#{pk}")
 }
 
-fn claim_id(username: &str) -> String {
+const PHONE_CLAIM: &str = "phone#";
+
+pub(crate) fn claim_id(username: &str) -> String {
     format!("username#{username}")
 }
 
@@ -50,7 +52,11 @@ impl Claim {
 
     /// A phone verified by SMS (never one merely typed into a profile).
     pub fn phone(e164: &str) -> Self {
-        Claim { id: format!("phone#{e164}"), field: "phone" }
+        Claim { id: format!("{PHONE_CLAIM}{e164}"), field: "phone" }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     fn to_item(&self, user_pk: u64) -> Item {
@@ -83,10 +89,13 @@ impl User {
         item.insert("roomid".into(), n(self.roomid));
         item.insert("token_epoch".into(), n(self.token_epoch));
         item.insert("version".into(), n(self.version));
+        if !self.claims.is_empty() {
+            item.insert("claims".into(), AttributeValue::Ss(self.claims.clone()));
+        }
         item
     }
 
-    fn from_item(item: &Item) -> Self {
+    pub(crate) fn from_item(item: &Item) -> Self {
         User {
             pk: get_n(item, "pk"),
             username: get_s(item, "username"),
@@ -105,7 +114,16 @@ impl User {
             roomid: get_n(item, "roomid"),
             token_epoch: get_n(item, "token_epoch"),
             version: get_n(item, "version"),
+            claims: match item.get("claims") {
+                Some(AttributeValue::Ss(ids)) => ids.clone(),
+                _ => Vec::new(),
+            },
         }
+    }
+
+    /// The phone verified by SMS (E.164), if the account holds one.
+    pub fn verified_phone(&self) -> Option<&str> {
+        self.claims.iter().find_map(|id| id.strip_prefix(PHONE_CLAIM))
     }
 }
 
@@ -169,7 +187,9 @@ impl Store {
             items.push(self.put_new(&self.tables.users, claim.to_item(user.pk))?);
         }
         items.push(self.put_new(&self.tables.users, creds.to_item())?);
-        items.push(self.put_new(&self.tables.users, user.to_item())?);
+        let mut record = user.clone();
+        record.claims.extend(claims.iter().map(|c| c.id.clone()));
+        items.push(self.put_new(&self.tables.users, record.to_item())?);
         items.push(self.token_put(token_hash, token)?);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
@@ -189,8 +209,13 @@ impl Store {
         Ok(self.get(&self.tables.users, claim_id(username)).await?.as_ref().map(Credentials::from_item))
     }
 
+    /// The live account `pk`; a deleted account (its tombstone, see deletion.rs) is none.
     pub async fn get_user(&self, pk: u64) -> Result<Option<User>, ApiError> {
-        Ok(self.get(&self.tables.users, user_id(pk)).await?.as_ref().map(User::from_item))
+        Ok(self
+            .get(&self.tables.users, user_id(pk))
+            .await?
+            .filter(|i| !super::deletion::is_tombstone(i))
+            .map(|i| User::from_item(&i)))
     }
 
     /// Counts one failed password against `username` and returns the new failure count. The
@@ -323,5 +348,49 @@ impl Store {
             Ok(()) => Ok(User { version: next.version + 1, ..next }),
             Err(_) => Err(ApiError::Contended),
         }
+    }
+}
+
+impl Store {
+    /// Makes `e164` the account's one verified phone in one transaction: its claim taken, the
+    /// old phone's claim released, the account's `phone` and claim list rewritten over the
+    /// version read. Someone else's claim is `Taken { phone }` and nothing changes.
+    pub async fn bind_phone(&self, user: &User, e164: &str) -> Result<User, ApiError> {
+        let claim = Claim::phone(e164);
+        let mut next = user.clone();
+        next.phone = e164.to_owned();
+        if user.claims.contains(&claim.id) {
+            if user.phone == e164 {
+                return Ok(user.clone());
+            }
+            let saved = self.put_alone(self.put_user_versioned(&next)?).await?;
+            return saved.map(|()| User { version: user.version + 1, ..next }).map_err(|_| ApiError::Contended);
+        }
+        let old: Vec<String> = user.claims.iter().filter(|id| id.starts_with(PHONE_CLAIM)).cloned().collect();
+        next.claims.retain(|id| !id.starts_with(PHONE_CLAIM));
+        next.claims.push(claim.id.clone());
+        let mut items =
+            vec![self.put_new(&self.tables.users, claim.to_item(user.pk))?, self.put_user_versioned(&next)?];
+        for id in &old {
+            items.push(self.claim_release(id, user.pk)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(User { version: user.version + 1, ..next }),
+            Err(r) if r.index == 0 => Err(ApiError::Taken { field: claim.field }),
+            Err(_) => Err(ApiError::Contended),
+        }
+    }
+
+    /// Deletes the claim `id` if `pk` holds it; an absent claim is no obstacle (releasing is
+    /// idempotent), one held by another account fails the transaction.
+    pub(crate) fn claim_release(&self, id: &str, pk: u64) -> Result<TransactWriteItem, ApiError> {
+        let delete = Delete::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(id)))
+            .condition_expression("attribute_not_exists(id) OR user_pk = :pk")
+            .expression_attribute_values(":pk", n(pk))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 }
