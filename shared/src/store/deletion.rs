@@ -87,7 +87,10 @@ impl Store {
                     .condition_expression("attribute_not_exists(rooms)")
                     .send()
                     .await;
-                unless_condition_failed(out)?.is_some()
+                if unless_condition_failed(out)?.is_some() {
+                    return Ok(());
+                }
+                false
             } else {
                 let batch = &pks[..pks.len().min(ROOM_BATCH)];
                 self.delete_room_batch(owner_pk, batch).await?
