@@ -21,7 +21,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
 
     let (_, record) = session::presented_token(ctx, &req, Some(&fields)).await?;
     let user = match ctx.store.account_state(record.user_pk).await? {
-        Some(AccountState::Live(user)) if user.token_epoch == record.epoch => user,
+        Some(AccountState::Live(user)) if user.token_epoch == record.epoch => *user,
         // A deletion of this account already happened (a parallel or retried DELETE): finish
         // removing its rooms, in case that request died midway, and say it is gone.
         Some(AccountState::Deleted) if record.user_pk == pk => {

@@ -29,7 +29,7 @@ const MAX_REFUSALS: u32 = 12;
 
 /// What `user#<pk>` holds.
 pub enum AccountState {
-    Live(User),
+    Live(Box<User>),
     /// Deleted (step 1 done); its rooms may still be being removed.
     Deleted,
 }
@@ -41,7 +41,13 @@ pub(crate) fn is_tombstone(item: &Item) -> bool {
 impl Store {
     pub async fn account_state(&self, pk: u64) -> Result<Option<AccountState>, ApiError> {
         let item = self.get(&self.tables.users, user_id(pk)).await?;
-        Ok(item.map(|i| if is_tombstone(&i) { AccountState::Deleted } else { AccountState::Live(User::from_item(&i)) }))
+        Ok(item.map(|i| {
+            if is_tombstone(&i) {
+                AccountState::Deleted
+            } else {
+                AccountState::Live(Box::new(User::from_item(&i)))
+            }
+        }))
     }
 
     /// Step 1 (see the module): `Contended` when the account changed since `user` was read.
