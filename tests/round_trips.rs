@@ -27,7 +27,13 @@ impl Intercept for Recorder {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let target = ctx.request().headers().get("x-amz-target").unwrap_or("?");
-        self.0.lock().unwrap().push(target.trim_start_matches("DynamoDB_20120810.").to_owned());
+        let mut op = target.trim_start_matches("DynamoDB_20120810.").to_owned();
+        // Items written, for the multi-item writes.
+        let body = ctx.request().body().bytes().and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
+        if let Some(items) = body.as_ref().and_then(|b| b["TransactItems"].as_array()) {
+            op = format!("{op}({})", items.len());
+        }
+        self.0.lock().unwrap().push(op);
         Ok(())
     }
 }
@@ -113,6 +119,41 @@ async fn dynamodb_round_trips_per_endpoint() {
     let code = latest_code(&e164).await;
     api.get(&format!("/phonelogin/?phone={national}&captcha={code}")).await.assert_success(200);
     calls.push(("phone_login", recorder.take()));
+    // Account lifecycle (issue 11): own profile, bind, reset, delete with two rooms.
+    let (_, e164) = api_tests::unique_phone();
+    let login = api.post("/login/", json!({"username": renamed, "password": "password456"})).await;
+    let token = login.str("token").to_owned();
+    let pk = login.str("pk").to_owned();
+    recorder.take();
+    api.get(&format!("/users/{pk}/?token={token}")).await.assert_success(200);
+    calls.push(("user_info get", recorder.take()));
+    let c = fresh_code(&api, &e164).await;
+    recorder.take();
+    api.put(&format!("/users/phone/{pk}/"), json!({"token": token, "phone": e164, "captcha": c}))
+        .await
+        .assert_success(200);
+    calls.push(("phone_bind", recorder.take()));
+    let c = fresh_code(&api, &e164).await;
+    recorder.take();
+    let reset = api.post("/password/reset/", json!({"phone": e164, "captcha": c, "password": "password789"})).await;
+    reset.assert_success(200);
+    calls.push(("password_reset", recorder.take()));
+    let token = reset.str("token").to_owned();
+    for active in [true, false] {
+        api.post("/rooms/", json!({"room_alias": unique("rt"), "active": active, "token": token}))
+            .await
+            .assert_success(201);
+    }
+    recorder.take();
+    let del = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/users/{pk}/"),
+            Some(json!({"token": token, "password": "password789"})),
+        )
+        .await;
+    assert_eq!(del.status, 204, "{}", del.body);
+    calls.push(("account_delete (2 rooms)", recorder.take()));
 
     for (endpoint, ops) in &calls {
         println!("round trips {endpoint:<24} {:>2}: {}", ops.len(), ops.join(", "));
@@ -148,4 +189,20 @@ async fn dynamodb_round_trips_per_endpoint() {
     // transaction that writes the token and uses up the code.
     assert_eq!(count("phone_login (new account)"), 5);
     assert_eq!(count("phone_login"), 4);
+    // token + account, then the owner check needs nothing more.
+    assert_eq!(count("user_info get"), 2);
+    // token, account, captcha used, one transaction (claim in, account over its version).
+    assert_eq!(count("phone_bind"), 4);
+    // captcha used, phone claim, account, one transaction (account, username claim, token),
+    // the lockout cleared by its own store function.
+    assert_eq!(count("password_reset"), 5);
+    // token, account, credentials, password check (credentials again), the tombstone
+    // transaction, the owner set, one BatchGetItem + one room transaction, the owner set again
+    // and its deletion.
+    assert_eq!(count("account_delete (2 rooms)"), 10);
+}
+
+async fn fresh_code(api: &TestApi, e164: &str) -> String {
+    api.post("/phonelogin/", json!({"phone": e164})).await.assert_success(200);
+    api_tests::latest_code(e164).await
 }

@@ -152,6 +152,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub sms: SmsConfig,
     pub sns: SnsConfig,
+    /// AccountDelete of an account with neither password nor verified phone accepts only a
+    /// token issued less than this long ago (API.md: 10 minutes).
+    pub delete_reauth_window: Duration,
 }
 
 impl Default for Config {
@@ -164,6 +167,7 @@ impl Default for Config {
             max_body_bytes: MAX_BODY_BYTES,
             sms: SmsConfig::default(),
             sns: SnsConfig::default(),
+            delete_reauth_window: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -201,6 +205,9 @@ impl Config {
         }
         if let Some(v) = number("LOGIN_IP_CEILING")? {
             c.lockout.ip_ceiling = v;
+        }
+        if let Some(v) = seconds("DELETE_REAUTH_WINDOW_SECONDS")? {
+            c.delete_reauth_window = v;
         }
         if let Some(v) = var("CORS_ALLOW_ORIGIN") {
             c.cors_allow_origin = v;

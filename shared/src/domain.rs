@@ -25,6 +25,9 @@ pub struct User {
     pub token_epoch: u64,
     /// Optimistic-concurrency counter: every write of the record requires the version it read.
     pub version: u64,
+    /// Keys of the identity claims (verified phone, third-party ids) this account holds, so
+    /// that PhoneBind can release the old phone and deletion every claim, without a scan.
+    pub claims: Vec<String>,
 }
 
 impl User {
@@ -47,6 +50,7 @@ impl User {
             roomid,
             token_epoch: 0,
             version: 0,
+            claims: Vec::new(),
         }
     }
 

@@ -46,6 +46,13 @@ pub enum ApiError {
     /// The phone's live codes have had all their tries: only a new code can be tried.
     #[error("captcha tries used up")]
     CaptchaTriesUsedUp,
+    /// PasswordReset: the captcha proved the phone, but no account holds it as verified phone.
+    #[error("no account holds this verified phone")]
+    NoAccount,
+    /// AccountDelete of an account with neither password nor verified phone, with a token
+    /// older than the re-authentication window: log in again first.
+    #[error("a fresh login is required")]
+    ReauthRequired,
     #[error("upstream provider failed: {0}")]
     BadGateway(String),
     #[error("backend unavailable: {0}")]
@@ -105,10 +112,11 @@ impl ApiError {
             | ApiError::BadCredentials
             | ApiError::InvalidCaptcha
             | ApiError::CaptchaTriesUsedUp
+            | ApiError::ReauthRequired
             | ApiError::ProviderRejected(_) => 401,
             ApiError::GatewayRefused => 400,
             ApiError::Forbidden | ApiError::Blocked => 403,
-            ApiError::NotFound(_) | ApiError::NoRoute => 404,
+            ApiError::NotFound(_) | ApiError::NoRoute | ApiError::NoAccount => 404,
             ApiError::Taken { .. } | ApiError::Contended => 409,
             ApiError::BodyTooLarge(_) => 413,
             ApiError::LockedOut { .. } | ApiError::RateLimited { .. } => 429,
@@ -138,6 +146,8 @@ impl ApiError {
             ApiError::RateLimited { id, .. } => (*id).into(),
             ApiError::InvalidCaptcha => "invalid_captcha".into(),
             ApiError::CaptchaTriesUsedUp => "captcha_tries_used_up".into(),
+            ApiError::NoAccount => "no_account".into(),
+            ApiError::ReauthRequired => "reauth_required".into(),
             ApiError::BadGateway(_) => "provider_error".into(),
             ApiError::Unavailable(_) => "service_unavailable".into(),
             ApiError::GatewayRefused => "bad_request".into(),
@@ -167,6 +177,8 @@ impl ApiError {
             ApiError::RateLimited { retry_after, .. } => format!("请求过于频繁，请在 {retry_after} 秒后重试"),
             ApiError::InvalidCaptcha => "验证码错误或已失效".into(),
             ApiError::CaptchaTriesUsedUp => "验证码尝试次数已用完，请重新获取".into(),
+            ApiError::NoAccount => "该手机号未绑定任何账号".into(),
+            ApiError::ReauthRequired => "请重新登录后再操作".into(),
             ApiError::BadGateway(_) => "第三方服务响应异常，请稍后重试".into(),
             ApiError::Unavailable(_) => "服务暂时不可用，请稍后重试".into(),
             ApiError::GatewayRefused => "请求无效，请检查请求地址、方法和请求头".into(),

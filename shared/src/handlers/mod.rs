@@ -2,9 +2,12 @@
 //! validation comes first (no store round trip for bad input), then authentication, then the
 //! store.
 
+pub mod account_delete;
 pub mod login;
 pub mod logout;
 pub mod options;
+pub mod password_reset;
+pub mod phone_bind;
 #[cfg(feature = "sms")]
 pub mod phone_captcha;
 pub mod phone_login;

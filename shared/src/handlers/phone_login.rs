@@ -9,7 +9,7 @@ use crate::domain::User;
 use crate::http::ApiRequest;
 use crate::phone::Phone;
 use crate::store::Claim;
-use crate::{clock, ApiError, ApiResult, Context};
+use crate::{ApiError, ApiResult, Context};
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let body = req.fields()?;
@@ -26,8 +26,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let phone = Phone::parse(&raw_phone, &cfg.allowed_countries)?;
     captcha::check_format(&code)?;
 
-    let hash = captcha::digest(&cfg.code_secret, &phone.e164, &code);
-    let matched = ctx.store.try_captcha(&phone.e164, &hash, cfg, clock::now_unix()).await?;
+    let matched = captcha::redeem(ctx, &phone.e164, &code).await?;
 
     let mut draft = User::new(0, String::new(), "0", 0, String::new());
     draft.nickname = phone.masked();

@@ -23,6 +23,6 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     }
     let hash = passwords::hash(new_password).await?;
     let (token, record) = session::new_token(ctx, session.user.pk, session.user.token_epoch + 1)?;
-    let user = ctx.store.change_password(&session.user, &hash, &token.hash, &record).await?;
+    let user = ctx.store.change_password(&session.user, &hash, &token.hash, &record, None).await?;
     Ok(super::user_response("修改成功", &user, &token.plain))
 }

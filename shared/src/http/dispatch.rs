@@ -51,6 +51,7 @@ async fn handle(ctx: &Context, function: Function, req: Request) -> ApiResult {
         Handler::Login => handlers::login::handle(ctx, req).await,
         Handler::Logout => handlers::logout::handle(ctx, req).await,
         Handler::UserInfo => handlers::user_info::handle(ctx, req).await,
+        Handler::UserGet => handlers::user_info::get(ctx, req).await,
         Handler::UserIcon => handlers::user_icon::handle(ctx, req).await,
         Handler::UserPassword => handlers::user_password::handle(ctx, req).await,
         Handler::RoomsList => handlers::rooms::list(ctx, req).await,
@@ -64,6 +65,9 @@ async fn handle(ctx: &Context, function: Function, req: Request) -> ApiResult {
         #[cfg(not(feature = "sms"))]
         Handler::PhoneCaptcha => Err(ApiError::NoRoute),
         Handler::PhoneLogin => handlers::phone_login::handle(ctx, req).await,
+        Handler::PhoneBind => handlers::phone_bind::handle(ctx, req).await,
+        Handler::PasswordReset => handlers::password_reset::handle(ctx, req).await,
+        Handler::AccountDelete => handlers::account_delete::handle(ctx, req).await,
         #[cfg(feature = "sns-providers")]
         Handler::SnsLogin => handlers::sns_login::handle(ctx, req).await,
         // Built without the provider client: this is another function, and `route_of` has

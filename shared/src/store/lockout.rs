@@ -65,6 +65,21 @@ fn clamp(v: u64) -> u32 {
 pub type Counted = Result<u64, LoginFailures>;
 
 impl Store {
+    /// Forgets every login failure of `username`, from every address: a password reset proved
+    /// the owner, so whatever locked the name is over.
+    pub async fn clear_login_failures(&self, username: &str) -> Result<(), ApiError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(format!("lockout#{username}"))))
+            .send()
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+}
+
+impl Store {
     /// The common case in one write: counts the attempt if the window is live (or there is
     /// none yet), the name is below `ceiling` and the address below `free` attempts.
     pub async fn count_login_attempt(

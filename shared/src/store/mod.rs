@@ -8,6 +8,7 @@
 pub mod captcha;
 pub mod counters;
 pub mod lockout;
+pub mod deletion;
 pub mod rooms;
 pub mod tokens;
 pub mod users;

@@ -5,9 +5,13 @@
 //! - `alias#<alias>`: the claim that keeps `room_alias` unique.
 //! - `stats#active_rooms`: the number of active rooms, changed in the same transaction as every
 //!   room write that changes it, so `total` is one GetItem instead of a count.
+//! - `owner#<user pk>`: the set (`rooms`, numbers) of the pks of the rooms a user owns, changed
+//!   in the same transaction as every room creation and deletion, so account deletion finds
+//!   every room by one strongly consistent read (an index by owner would be eventually
+//!   consistent and could miss a room created a moment before).
 //! - `counter#...`: room pks and the room-number space shared with accounts (counters.rs).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
 
 use super::{build_err, get_n, get_s, key, n, s, unavailable, Item, Store, KEY};
 use crate::domain::Room;
@@ -23,6 +27,10 @@ fn room_id(pk: u64) -> String {
     format!("room#{pk}")
 }
 
+pub(crate) fn owner_id(user_pk: u64) -> String {
+    format!("owner#{user_pk}")
+}
+
 fn alias_id(alias: &str) -> String {
     format!("alias#{alias}")
 }
@@ -32,6 +40,10 @@ pub struct RoomPage {
     pub rooms: Vec<Room>,
     /// pk of the last room returned when more rooms follow.
     pub next: Option<u64>,
+}
+
+pub(crate) fn room_key(pk: u64) -> Item {
+    key(room_id(pk))
 }
 
 impl Room {
@@ -51,7 +63,7 @@ impl Room {
         item
     }
 
-    fn from_item(item: &Item) -> Self {
+    pub(crate) fn from_item(item: &Item) -> Self {
         Room {
             pk: get_n(item, "pk"),
             roomid: get_n(item, "roomid"),
@@ -64,7 +76,36 @@ impl Room {
 }
 
 impl Store {
-    fn active_count_change(&self, delta: i64) -> Result<TransactWriteItem, ApiError> {
+    /// Adds (`ADD`) or removes (`DELETE`) room pks in the owner's set.
+    pub(crate) fn owned_rooms_change(
+        &self,
+        owner_pk: u64,
+        op: &str,
+        room_pks: &[u64],
+    ) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(&self.tables.rooms)
+            .set_key(Some(key(owner_id(owner_pk))))
+            .update_expression(format!("{op} rooms :pks"))
+            .expression_attribute_values(":pks", AttributeValue::Ns(room_pks.iter().map(u64::to_string).collect()))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Holds a room creation to its owner still existing: once account deletion has written
+    /// its tombstone, no room can be added behind it.
+    fn owner_is_live(&self, owner_pk: u64) -> Result<TransactWriteItem, ApiError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(super::users::user_id(owner_pk))))
+            .condition_expression("attribute_exists(id) AND attribute_not_exists(deleted_at)")
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    pub(crate) fn active_count_change(&self, delta: i64) -> Result<TransactWriteItem, ApiError> {
         let update = Update::builder()
             .table_name(&self.tables.rooms)
             .set_key(Some(key(ACTIVE_COUNT)))
@@ -81,7 +122,7 @@ impl Store {
         self.put_new(&self.tables.rooms, claim)
     }
 
-    fn alias_release(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, ApiError> {
+    pub(crate) fn alias_release(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, ApiError> {
         let delete = Delete::builder()
             .table_name(&self.tables.rooms)
             .set_key(Some(key(alias_id(alias))))
@@ -94,14 +135,20 @@ impl Store {
 
     /// Creates the room with its alias claim (and its place in the active count).
     pub async fn create_room(&self, room: &Room) -> Result<(), ApiError> {
-        let mut items =
-            vec![self.alias_claim(&room.room_alias, room.pk)?, self.put_new(&self.tables.rooms, room.to_item())?];
+        let mut items = vec![
+            self.alias_claim(&room.room_alias, room.pk)?,
+            self.put_new(&self.tables.rooms, room.to_item())?,
+            self.owner_is_live(room.owner_pk)?,
+            self.owned_rooms_change(room.owner_pk, "ADD", &[room.pk])?,
+        ];
         if room.active {
             items.push(self.active_count_change(1)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(r) if r.index == 0 => Err(ApiError::Taken { field: "room_alias" }),
+            // The account was deleted after this request authenticated: its token is dead.
+            Err(r) if r.index == 2 => Err(ApiError::Unauthorized),
             Err(_) => Err(ApiError::Contended),
         }
     }
@@ -139,8 +186,11 @@ impl Store {
             .expression_attribute_values(":v", n(room.version))
             .build()
             .map_err(build_err)?;
-        let mut items =
-            vec![TransactWriteItem::builder().delete(delete).build(), self.alias_release(&room.room_alias, room.pk)?];
+        let mut items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            self.alias_release(&room.room_alias, room.pk)?,
+            self.owned_rooms_change(room.owner_pk, "DELETE", &[room.pk])?,
+        ];
         if room.active {
             items.push(self.active_count_change(-1)?);
         }

@@ -10,6 +10,9 @@ pub struct TokenRecord {
     pub user_pk: u64,
     pub epoch: u64,
     pub expires_at: u64,
+    /// When it was issued: account deletion without a password or phone accepts only a fresh
+    /// token. Records written before this field existed read as 0, i.e. never fresh.
+    pub issued_at: u64,
 }
 
 impl TokenRecord {
@@ -19,6 +22,7 @@ impl TokenRecord {
             ("user_pk".to_owned(), n(self.user_pk)),
             ("epoch".to_owned(), n(self.epoch)),
             ("expires_at".to_owned(), n(self.expires_at)),
+            ("issued_at".to_owned(), n(self.issued_at)),
         ])
     }
 
@@ -27,6 +31,7 @@ impl TokenRecord {
             user_pk: get_n(item, "user_pk"),
             epoch: get_n(item, "epoch"),
             expires_at: get_n(item, "expires_at"),
+            issued_at: get_n(item, "issued_at"),
         }
     }
 }

@@ -7,7 +7,7 @@
 //!   verified phone to one account;
 //! - `counter#...`: atomic counters (see counters.rs).
 
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 
 use super::tokens::TokenRecord;
 use super::{
@@ -26,11 +26,13 @@ pub struct Credentials {
     pub token_epoch: u64,
 }
 
-fn user_id(pk: u64) -> String {
+pub(crate) fn user_id(pk: u64) -> String {
     format!("user#{pk}")
 }
 
-fn claim_id(username: &str) -> String {
+const PHONE_CLAIM: &str = "phone#";
+
+pub(crate) fn claim_id(username: &str) -> String {
     format!("username#{username}")
 }
 
@@ -51,7 +53,11 @@ impl Claim {
 
     /// A phone verified by SMS (never one merely typed into a profile).
     pub fn phone(e164: &str) -> Self {
-        Claim { id: format!("phone#{e164}"), field: "phone" }
+        Claim { id: format!("{PHONE_CLAIM}{e164}"), field: "phone" }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     fn to_item(&self, user_pk: u64) -> Item {
@@ -84,10 +90,13 @@ impl User {
         item.insert("roomid".into(), n(self.roomid));
         item.insert("token_epoch".into(), n(self.token_epoch));
         item.insert("version".into(), n(self.version));
+        if !self.claims.is_empty() {
+            item.insert("claims".into(), AttributeValue::Ss(self.claims.clone()));
+        }
         item
     }
 
-    fn from_item(item: &Item) -> Self {
+    pub(crate) fn from_item(item: &Item) -> Self {
         User {
             pk: get_n(item, "pk"),
             username: get_s(item, "username"),
@@ -106,7 +115,16 @@ impl User {
             roomid: get_n(item, "roomid"),
             token_epoch: get_n(item, "token_epoch"),
             version: get_n(item, "version"),
+            claims: match item.get("claims") {
+                Some(AttributeValue::Ss(ids)) => ids.clone(),
+                _ => Vec::new(),
+            },
         }
+    }
+
+    /// The phone verified by SMS (E.164), if the account holds one.
+    pub fn verified_phone(&self) -> Option<&str> {
+        self.claims.iter().find_map(|id| id.strip_prefix(PHONE_CLAIM))
     }
 }
 
@@ -165,7 +183,9 @@ impl Store {
             items.push(self.put_new(&self.tables.users, claim.to_item(user.pk))?);
         }
         items.push(self.put_new(&self.tables.users, creds.to_item())?);
-        items.push(self.put_new(&self.tables.users, user.to_item())?);
+        let mut record = user.clone();
+        record.claims.extend(claims.iter().map(|c| c.id.clone()));
+        items.push(self.put_new(&self.tables.users, record.to_item())?);
         items.push(self.token_put(token_hash, token)?);
         items.extend(linked.map(|l| l.item.clone()));
         match self.transact(items).await? {
@@ -189,8 +209,13 @@ impl Store {
         Ok(self.get(&self.tables.users, claim_id(username)).await?.as_ref().map(Credentials::from_item))
     }
 
+    /// The live account `pk`; a deleted account (its tombstone, see deletion.rs) is none.
     pub async fn get_user(&self, pk: u64) -> Result<Option<User>, ApiError> {
-        Ok(self.get(&self.tables.users, user_id(pk)).await?.as_ref().map(User::from_item))
+        Ok(self
+            .get(&self.tables.users, user_id(pk))
+            .await?
+            .filter(|i| !super::deletion::is_tombstone(i))
+            .map(|i| User::from_item(&i)))
     }
 
     /// Saves a profile change made to `user` as read (same `version`). A new username moves the
@@ -244,13 +269,15 @@ impl Store {
     }
 
     /// Sets a new password hash and starts a new token epoch (every older token dies), issuing
-    /// the one token of the new epoch, all in one transaction.
+    /// the one token of the new epoch, all in one transaction, with `linked` if given (the
+    /// captcha of a reset: used up only if the password changes).
     pub async fn change_password(
         &self,
         user: &User,
         new_hash: &str,
         token_hash: &str,
         token: &TokenRecord,
+        linked: Option<&LinkedWrite>,
     ) -> Result<User, ApiError> {
         let mut next = user.clone();
         next.token_epoch = token.epoch;
@@ -264,14 +291,74 @@ impl Store {
             .expression_attribute_values(":pk", n(user.pk))
             .build()
             .map_err(build_err)?;
-        let items = vec![
+        let mut items = vec![
             self.put_user_versioned(&next)?,
             TransactWriteItem::builder().update(claim).build(),
             self.token_put(token_hash, token)?,
         ];
+        items.extend(linked.map(|l| l.item.clone()));
         match self.transact(items).await? {
             Ok(()) => Ok(User { version: next.version + 1, ..next }),
+            Err(r) => match linked {
+                Some(l) if r.index == 3 => Err((l.refused)()),
+                _ => Err(ApiError::Contended),
+            },
+        }
+    }
+}
+
+impl Store {
+    /// Makes `e164` the account's one verified phone in one transaction: its claim taken, the
+    /// old phone's claim released, the account's `phone` and claim list rewritten over the
+    /// version read. Someone else's claim is `Taken { phone }` and nothing changes.
+    /// The captcha that proved the phone (`linked`) is used up in the same transaction, so a
+    /// refused bind leaves it usable.
+    pub async fn bind_phone(&self, user: &User, e164: &str, linked: &LinkedWrite) -> Result<User, ApiError> {
+        let claim = Claim::phone(e164);
+        let mut next = user.clone();
+        next.phone = e164.to_owned();
+        let already_held = user.claims.contains(&claim.id);
+        let old: Vec<String> = if already_held {
+            Vec::new()
+        } else {
+            next.claims.retain(|id| !id.starts_with(PHONE_CLAIM));
+            next.claims.push(claim.id.clone());
+            user.claims.iter().filter(|id| id.starts_with(PHONE_CLAIM)).cloned().collect()
+        };
+        let mut items = vec![linked.item.clone(), self.put_user_versioned(&next)?];
+        if !already_held {
+            items.push(self.put_new(&self.tables.users, claim.to_item(user.pk))?);
+        }
+        for id in &old {
+            items.push(self.claim_release(id, user.pk)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(User { version: user.version + 1, ..next }),
+            Err(r) if r.index == 0 => Err((linked.refused)()),
+            Err(r) if r.index == 2 => Err(ApiError::Taken { field: claim.field }),
             Err(_) => Err(ApiError::Contended),
         }
+    }
+
+    /// Uses up a matched captcha on its own, for a check whose change cannot share its
+    /// transaction (AccountDelete's re-authentication).
+    pub async fn consume_captcha_now(&self, linked: &LinkedWrite) -> Result<(), ApiError> {
+        match self.transact(vec![linked.item.clone()]).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err((linked.refused)()),
+        }
+    }
+
+    /// Deletes the claim `id` if `pk` holds it; an absent claim is no obstacle (releasing is
+    /// idempotent), one held by another account fails the transaction.
+    pub(crate) fn claim_release(&self, id: &str, pk: u64) -> Result<TransactWriteItem, ApiError> {
+        let delete = Delete::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(id)))
+            .condition_expression("attribute_not_exists(id) OR user_pk = :pk")
+            .expression_attribute_values(":pk", n(pk))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 }
