@@ -152,6 +152,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub sms: SmsConfig,
     pub sns: SnsConfig,
+    /// CloudWatch namespace of the EMF metrics lines (`METRICS_NAMESPACE`); empty: no lines
+    /// (local runs), the template sets `MobileBackend/<stack name>`.
+    pub metrics_namespace: String,
 }
 
 impl Default for Config {
@@ -164,6 +167,7 @@ impl Default for Config {
             max_body_bytes: MAX_BODY_BYTES,
             sms: SmsConfig::default(),
             sns: SnsConfig::default(),
+            metrics_namespace: String::new(),
         }
     }
 }
@@ -180,6 +184,9 @@ impl Config {
         }
         if let Some(v) = var("ROOMS_TABLE") {
             c.tables.rooms = v;
+        }
+        if let Some(v) = var("METRICS_NAMESPACE") {
+            c.metrics_namespace = v;
         }
         if let Some(v) = seconds("TOKEN_TTL_SECONDS")? {
             c.token_ttl = v;
