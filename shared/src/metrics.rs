@@ -143,10 +143,12 @@ pub(crate) fn count_outcome(handler: Handler, result: &Result<impl Sized, ApiErr
         (_, Err(ApiError::LockedOut { .. } | ApiError::RateLimited { .. })) if login => count(Metric::LoginLocked),
         (
             _,
-            Err(ApiError::BadCredentials
-            | ApiError::InvalidCaptcha
-            | ApiError::CaptchaTriesUsedUp
-            | ApiError::ProviderRejected(_)),
+            Err(
+                ApiError::BadCredentials
+                | ApiError::InvalidCaptcha
+                | ApiError::CaptchaTriesUsedUp
+                | ApiError::ProviderRejected(_),
+            ),
         ) if login => count(Metric::LoginFailed),
         (Handler::SnsLogin, Err(ApiError::BadGateway(_))) => count(Metric::ProviderFailure),
         _ => {}
