@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PORT ?= 3000
 
-.PHONY: run test bench install stack-stop fmt lint lambda-build
+.PHONY: run test bench load install stack-stop fmt lint lambda-build
 
 ## Start DynamoDB Local (data kept in .local/dynamodb) + moto, create tables, serve on 127.0.0.1:$(PORT).
 run:
@@ -33,3 +33,7 @@ lint:
 ## Figures (argon2id time, endpoint latencies through the local server); release build, prints only.
 bench:
 	scripts/bench.sh
+
+## Load: LOAD_USERS virtual users (64) for LOAD_SECONDS (30), then the invariants; prints only.
+load:
+	scripts/load.sh

@@ -180,3 +180,74 @@ fn openapi_limits_are_the_validators_constants() {
         }
     }
 }
+
+/// The alarms and the dashboard read the functions' own metrics by name: every name and
+/// `Function` dimension they use is one the functions write (shared::metrics), every function
+/// has an errors and a throttles alarm, and the dashboard body is JSON once substituted.
+#[test]
+fn alarms_and_dashboard_use_the_metrics_the_functions_write() {
+    let template = Template::load(&Template::default_path()).unwrap();
+    let names: BTreeSet<&str> = shared::metrics::Metric::ALL.iter().map(|m| m.name()).collect();
+    let crates: BTreeSet<&str> = shared::Function::ALL.iter().map(|f| f.crate_name()).collect();
+    let own = |metric: &Value| metric["Namespace"] == serde_json::json!({"Ref": "MetricsNamespace"});
+    let check = |metric: &Value| {
+        let name = metric["MetricName"].as_str().unwrap();
+        assert!(names.contains(name), "alarm on {name}, which no function writes");
+        let dims = metric["Dimensions"].as_array().unwrap();
+        assert!(dims.iter().all(|d| d["Name"] == "Function" && crates.contains(d["Value"].as_str().unwrap())));
+    };
+    let mut own_alarms = 0;
+    let mut per_function = BTreeSet::new();
+    for (id, alarm) in template.resources_of_type("AWS::CloudWatch::Alarm") {
+        let p = &alarm["Properties"];
+        assert!(p["AlarmActions"].is_object(), "{id}: notifies the optional topic");
+        if own(p) {
+            check(p);
+            own_alarms += 1;
+        }
+        for m in p["Metrics"].as_array().into_iter().flatten() {
+            let metric = &m["MetricStat"]["Metric"];
+            if own(metric) {
+                check(metric);
+                own_alarms += 1;
+            }
+        }
+        if p["Namespace"] == "AWS/Lambda" {
+            let function = p["Dimensions"][0]["Value"]["Ref"].as_str().unwrap().to_owned();
+            per_function.insert((function, p["MetricName"].as_str().unwrap().to_owned()));
+        }
+    }
+    assert!(own_alarms >= 2, "SMS per hour and provider failures alarm on the functions' metrics");
+    let functions: Vec<&str> = template.resources_of_type("AWS::Serverless::Function").map(|(id, _)| id).collect();
+    for f in &functions {
+        for metric in ["Errors", "Throttles"] {
+            assert!(per_function.contains(&(f.to_string(), metric.to_owned())), "{f} has no {metric} alarm");
+        }
+    }
+
+    let (_, dashboard) = template.resources_of_type("AWS::CloudWatch::Dashboard").next().expect("a dashboard");
+    let body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"].as_str().expect("DashboardBody is a !Sub");
+    let mut substituted = String::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("${") {
+        let end = start + rest[start..].find('}').unwrap();
+        let var = &rest[start + 2..end];
+        let known = var.starts_with("AWS::")
+            || template.root()["Parameters"].get(var).is_some()
+            || functions.contains(&var)
+            || template.resources().any(|(id, _)| id == var);
+        assert!(known, "dashboard uses ${{{var}}}, which the template does not define");
+        substituted.push_str(&rest[..start]);
+        substituted.push('x');
+        rest = &rest[end + 1..];
+    }
+    substituted.push_str(rest);
+    let body: Value = serde_json::from_str(&substituted).expect("dashboard body is JSON");
+    for w in body["widgets"].as_array().unwrap() {
+        for m in w["properties"]["metrics"].as_array().unwrap() {
+            if m[0] == "x" {
+                assert!(names.contains(m[1].as_str().unwrap()), "dashboard shows {}, which no function writes", m[1]);
+            }
+        }
+    }
+}

@@ -155,6 +155,9 @@ pub struct Config {
     /// AccountDelete of an account with neither password nor verified phone accepts only a
     /// token issued less than this long ago (API.md: 10 minutes).
     pub delete_reauth_window: Duration,
+    /// CloudWatch namespace of the EMF metrics lines (`METRICS_NAMESPACE`); empty: no lines
+    /// (local runs), the template sets `MobileBackend/<stack name>`.
+    pub metrics_namespace: String,
 }
 
 impl Default for Config {
@@ -168,6 +171,7 @@ impl Default for Config {
             sms: SmsConfig::default(),
             sns: SnsConfig::default(),
             delete_reauth_window: Duration::from_secs(10 * 60),
+            metrics_namespace: String::new(),
         }
     }
 }
@@ -184,6 +188,9 @@ impl Config {
         }
         if let Some(v) = var("ROOMS_TABLE") {
             c.tables.rooms = v;
+        }
+        if let Some(v) = var("METRICS_NAMESPACE") {
+            c.metrics_namespace = v;
         }
         if let Some(v) = seconds("TOKEN_TTL_SECONDS")? {
             c.token_ttl = v;

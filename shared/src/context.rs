@@ -1,10 +1,13 @@
 //! Everything a handler needs, built once per cold start and shared by every request.
 
+use crate::metrics::{DynamoDbMetrics, Metrics, Sink};
 use crate::{store::Store, Config};
 
 pub struct Context {
     pub config: Config,
     pub store: Store,
+    /// The EMF writer: one line per request that counted something.
+    pub metrics: Metrics,
     #[cfg(feature = "sms")]
     pub sms: crate::sms::SmsSender,
     /// The one outbound HTTPS client of third-party login, built here once per cold start.
@@ -24,12 +27,16 @@ impl Context {
     }
 
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
-        let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone());
+        // The interceptor sees every DynamoDB attempt: calls, retries and throttling answers.
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(DynamoDbMetrics).build();
+        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), config.tables.clone());
+        let sink = if config.metrics_namespace.is_empty() { Sink::Off } else { Sink::Stdout };
         Context {
             #[cfg(feature = "sms")]
             sms: crate::sms::SmsSender::new(sdk, &config.sms),
             #[cfg(feature = "sns-providers")]
             providers: crate::social::Providers::new(config.sns.clone()),
+            metrics: Metrics::new(config.metrics_namespace.clone(), sink),
             config,
             store,
         }

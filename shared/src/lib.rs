@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod metrics;
 pub mod phone;
 #[cfg(feature = "sms")]
 pub mod sms;

@@ -26,7 +26,9 @@ pub fn service(
 /// Answers one request as `function` would. The local server calls this too.
 pub async fn respond(ctx: &Context, function: Function, req: Request) -> Response<Body> {
     let origin = &ctx.config.cors_allow_origin;
-    match handle(ctx, function, req).await {
+    let (result, counts) = crate::metrics::scope(handle(ctx, function, req)).await;
+    ctx.metrics.emit(function.crate_name(), counts);
+    match result {
         Ok(resp) => success(resp, origin),
         Err(err) => {
             if err.status() >= 500 {
@@ -45,7 +47,7 @@ async fn handle(ctx: &Context, function: Function, req: Request) -> ApiResult {
     if req.body.len() > ctx.config.max_body_bytes {
         return Err(ApiError::BodyTooLarge(ctx.config.max_body_bytes));
     }
-    match route.handler {
+    let result = match route.handler {
         Handler::Options => handlers::options::handle(&req),
         Handler::Register => handlers::register::handle(ctx, req).await,
         Handler::Login => handlers::login::handle(ctx, req).await,
@@ -74,7 +76,9 @@ async fn handle(ctx: &Context, function: Function, req: Request) -> ApiResult {
         // already refused a route that is not its own.
         #[cfg(not(feature = "sns-providers"))]
         Handler::SnsLogin => Err(ApiError::NoRoute),
-    }
+    };
+    crate::metrics::count_outcome(route.handler, &result);
+    result
 }
 
 /// API Gateway names the matched resource in the request context; route on that, not on the

@@ -72,6 +72,9 @@ impl Store {
                 }
                 _ => false,
             };
+            if conflict {
+                crate::metrics::count(crate::metrics::Metric::TransactionConflicts);
+            }
             attempt += 1;
             if !conflict || attempt >= 12 {
                 return Err(if conflict { ApiError::Contended } else { unavailable(err) });
