@@ -191,7 +191,13 @@ async fn binding_a_phone_another_account_holds_is_409_changes_nothing_and_keeps_
     let taken = api.put(&format!("/users/phone/{pk}/"), json!({"token": token, "phone": e164, "captcha": code})).await;
     taken.assert_fail(409);
     assert_eq!(taken.body["error"], "phone_taken");
-    assert_eq!(before_taken, api.all_items().await, "both accounts unchanged, the code given back as it was");
+    // The right code's try is counted (tries are counted before the comparison, issue 9) but
+    // the code is not used: the refused bind and its use were one transaction.
+    assert_eq!(
+        ignoring_try_counts(before_taken.clone()),
+        ignoring_try_counts(api.all_items().await),
+        "both accounts unchanged, the code not used"
+    );
     assert_ne!(before, before_taken, "the wrong try was counted");
     // The code still works for its owner.
     let login = api.get(&format!("/phonelogin/?phone={}&captcha={code}", e164.replace('+', "%2B"))).await;
@@ -263,7 +269,7 @@ async fn reset_for_a_phone_no_account_holds_is_404_and_the_code_still_logs_in() 
     let a = api.post("/password/reset/", json!({"phone": e164, "captcha": code, "password": "password-123"})).await;
     a.assert_fail(404);
     assert_eq!(a.body["error"], "no_account");
-    assert_eq!(before, api.all_items().await);
+    assert_eq!(ignoring_try_counts(before), ignoring_try_counts(api.all_items().await), "nothing but the try written");
     let login = api.get(&format!("/phonelogin/?phone={}&captcha={code}", e164.replace('+', "%2B"))).await;
     login.assert_success(200);
 }
@@ -416,7 +422,9 @@ async fn ten_parallel_deletes_one_204_the_rest_401_or_404_nothing_left() {
     let answers = join_all((0..10).map(|_| delete(&api, pk, json!({"token": token, "password": "password123"})))).await;
     let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 204).count(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| [204, 401, 404].contains(s)), "{statuses:?}");
+    // 429: the login lockout reserves each password check before argon2 runs (issue 9), so of
+    // ten checks in flight at once from one address only the threshold's worth proceed.
+    assert!(statuses.iter().all(|s| [204, 401, 404, 429].contains(s)), "{statuses:?}");
     assert_eq!(total(&api).await, total_before - 1);
     assert_eq!(leftovers(&api, pk).await, Vec::<String>::new());
 }
@@ -586,4 +594,20 @@ async fn bad_input_is_refused_before_anything_is_written_or_sent() {
     assert_eq!(before, api.all_items().await, "nothing written");
     assert!(sms_for(&e164).await.is_empty(), "nothing sent");
     get_user(&api, pk, token).await.assert_success(200);
+}
+
+/// Table dumps with the try counters of captcha items left out (`tries`, `budget_used`): a
+/// try is counted before the code is compared, whatever the endpoint then does.
+fn ignoring_try_counts(items: Vec<String>) -> Vec<String> {
+    let drop_attr = |item: String, name: &str| -> String {
+        let pattern = format!("\"{name}\": N(\"");
+        let Some(start) = item.find(&pattern) else { return item };
+        let rest = &item[start + pattern.len()..];
+        let after = &rest[rest.find("\")").expect("a number attribute") + 2..];
+        format!("{}{}", &item[..start], after.strip_prefix(", ").unwrap_or(after))
+    };
+    items
+        .into_iter()
+        .map(|item| if item.contains("captcha#") { drop_attr(drop_attr(item, "tries"), "budget_used") } else { item })
+        .collect()
 }

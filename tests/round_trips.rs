@@ -191,15 +191,15 @@ async fn dynamodb_round_trips_per_endpoint() {
     assert_eq!(count("phone_login"), 4);
     // token + account, then the owner check needs nothing more.
     assert_eq!(count("user_info get"), 2);
-    // token, account, captcha used, one transaction (claim in, account over its version).
+    // token, account, the try, one transaction (the code's use, account over its version, claim in).
     assert_eq!(count("phone_bind"), 4);
-    // captcha used, phone claim, account, one transaction (account, username claim, token),
-    // the lockout cleared by its own store function.
+    // the try, phone claim, account, one transaction (account, username claim, token, the
+    // code's use), then the lockout item deleted.
     assert_eq!(count("password_reset"), 5);
-    // token, account, credentials, password check (credentials again), the tombstone
-    // transaction, the owner set, one BatchGetItem + one room transaction, the owner set again
-    // and its deletion.
-    assert_eq!(count("account_delete (2 rooms)"), 10);
+    // token, account, credentials, the password check under the lockout (reservation beside
+    // the credentials read, then the reservation given back), the tombstone transaction, the
+    // owner set, one BatchGetItem + one room transaction, the owner set again and its deletion.
+    assert_eq!(count("account_delete (2 rooms)"), 12);
 }
 
 async fn fresh_code(api: &TestApi, e164: &str) -> String {

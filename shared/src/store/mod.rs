@@ -7,8 +7,8 @@
 
 pub mod captcha;
 pub mod counters;
-pub mod lockout;
 pub mod deletion;
+pub mod lockout;
 pub mod rooms;
 pub mod tokens;
 pub mod users;
