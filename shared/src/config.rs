@@ -111,6 +111,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub sms: SmsConfig,
     pub sns: SnsConfig,
+    /// A request still running after this is answered 503 (deadlines.rs: the whole budget).
+    pub request_deadline: Duration,
+    /// Rooms one account may own at once (409 `room_quota` beyond).
+    pub room_quota: u32,
 }
 
 impl Default for Config {
@@ -123,6 +127,8 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             sms: SmsConfig::default(),
             sns: SnsConfig::default(),
+            request_deadline: Duration::from_secs(4),
+            room_quota: 100,
         }
     }
 }
@@ -151,6 +157,16 @@ impl Config {
         }
         if let Some(v) = seconds("LOGIN_LOCKOUT_MAX_SECONDS")? {
             c.lockout.max = v;
+        }
+        if let Some(v) = var("REQUEST_DEADLINE_MS") {
+            let ms: u64 = v.parse().map_err(|_| "REQUEST_DEADLINE_MS must be whole milliseconds")?;
+            if !(500..5000).contains(&ms) {
+                return Err("REQUEST_DEADLINE_MS must be 500..4999: API.md wants a 503 within 5 s".into());
+            }
+            c.request_deadline = Duration::from_millis(ms);
+        }
+        if let Some(v) = var("ROOM_QUOTA") {
+            c.room_quota = v.parse().map_err(|_| "ROOM_QUOTA must be a number")?;
         }
         if let Some(v) = var("CORS_ALLOW_ORIGIN") {
             c.cors_allow_origin = v;

@@ -2,6 +2,7 @@
 //! the shared DynamoDB Local), reached over real HTTP. `make test` starts the emulators and
 //! exports their endpoints.
 
+pub mod recorder;
 pub mod replay;
 pub mod stand_in;
 
@@ -121,6 +122,9 @@ impl TestApi {
     }
 
     pub async fn serve(ctx: Context) -> Self {
+        // The suite's log lines go to stdout like a function's, and `make test` scans them
+        // (scripts/scan-logs.sh): no phone number, token, code or password may be in one.
+        shared::context::init_tracing();
         let template = Template::load(&Template::default_path()).expect("template.yaml");
         local_api::tables::create_all(ctx.store.client(), &template, ctx.store.tables()).await.expect("create tables");
         let ctx = Arc::new(ctx);

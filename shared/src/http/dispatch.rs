@@ -26,7 +26,13 @@ pub fn service(
 /// Answers one request as `function` would. The local server calls this too.
 pub async fn respond(ctx: &Context, function: Function, req: Request) -> Response<Body> {
     let origin = &ctx.config.cors_allow_origin;
-    match handle(ctx, function, req).await {
+    // The last line of deadlines.rs: whatever a handler is waiting for, the caller gets an
+    // answer in time.
+    let outcome =
+        tokio::time::timeout(ctx.config.request_deadline, handle(ctx, function, req)).await.unwrap_or_else(|_| {
+            Err(ApiError::Unavailable(format!("request deadline of {:?} passed", ctx.config.request_deadline)))
+        });
+    match outcome {
         Ok(resp) => success(resp, origin),
         Err(err) => {
             if err.status() >= 500 {

@@ -5,6 +5,9 @@
 //! - `alias#<alias>`: the claim that keeps `room_alias` unique.
 //! - `stats#active_rooms`: the number of active rooms, changed in the same transaction as every
 //!   room write that changes it, so `total` is one GetItem instead of a count.
+//! - `rooms_of#<owner_pk>`: how many rooms the owner has, changed in the same transaction as
+//!   every room creation (refused at the quota) and deletion, so parallel creations cannot
+//!   exceed it.
 //! - `counter#...`: room pks and the room-number space shared with accounts (counters.rs).
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
@@ -21,6 +24,10 @@ const ACTIVE_COUNT: &str = "stats#active_rooms";
 
 fn room_id(pk: u64) -> String {
     format!("room#{pk}")
+}
+
+fn owned_count_id(owner_pk: u64) -> String {
+    format!("rooms_of#{owner_pk}")
 }
 
 fn alias_id(alias: &str) -> String {
@@ -76,6 +83,23 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// One more (refused at `quota`) or one fewer room for `owner_pk`.
+    fn owned_count_change(&self, owner_pk: u64, quota: Option<u32>) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(&self.tables.rooms)
+            .set_key(Some(key(owned_count_id(owner_pk))))
+            .update_expression("ADD #c :d")
+            .expression_attribute_names("#c", "count");
+        let update = match quota {
+            Some(quota) => update
+                .condition_expression("attribute_not_exists(#c) OR #c < :quota")
+                .expression_attribute_values(":d", n(1))
+                .expression_attribute_values(":quota", n(u64::from(quota))),
+            None => update.expression_attribute_values(":d", AttributeValue::N("-1".into())),
+        };
+        Ok(TransactWriteItem::builder().update(update.build().map_err(build_err)?).build())
+    }
+
     fn alias_claim(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, ApiError> {
         let claim = Item::from([(KEY.to_owned(), s(alias_id(alias))), ("room_pk".to_owned(), n(room_pk))]);
         self.put_new(&self.tables.rooms, claim)
@@ -92,16 +116,21 @@ impl Store {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    /// Creates the room with its alias claim (and its place in the active count).
-    pub async fn create_room(&self, room: &Room) -> Result<(), ApiError> {
-        let mut items =
-            vec![self.alias_claim(&room.room_alias, room.pk)?, self.put_new(&self.tables.rooms, room.to_item())?];
+    /// Creates the room with its alias claim, its place in the owner's count (at most `quota`)
+    /// and in the active count.
+    pub async fn create_room(&self, room: &Room, quota: u32) -> Result<(), ApiError> {
+        let mut items = vec![
+            self.alias_claim(&room.room_alias, room.pk)?,
+            self.put_new(&self.tables.rooms, room.to_item())?,
+            self.owned_count_change(room.owner_pk, Some(quota))?,
+        ];
         if room.active {
             items.push(self.active_count_change(1)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(r) if r.index == 0 => Err(ApiError::Taken { field: "room_alias" }),
+            Err(r) if r.index == 2 => Err(ApiError::RoomQuota { limit: quota }),
             Err(_) => Err(ApiError::Contended),
         }
     }
@@ -139,8 +168,11 @@ impl Store {
             .expression_attribute_values(":v", n(room.version))
             .build()
             .map_err(build_err)?;
-        let mut items =
-            vec![TransactWriteItem::builder().delete(delete).build(), self.alias_release(&room.room_alias, room.pk)?];
+        let mut items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            self.alias_release(&room.room_alias, room.pk)?,
+            self.owned_count_change(room.owner_pk, None)?,
+        ];
         if room.active {
             items.push(self.active_count_change(-1)?);
         }
@@ -157,7 +189,7 @@ impl Store {
     /// Active rooms in pk order: `skip` of them passed over, then up to `limit`, starting after
     /// pk `after` when given. The index holds only active rooms, so the items read are the
     /// skipped and returned ones, never the inactive rest of the table.
-    pub async fn list_active_rooms(&self, after: Option<u64>, skip: usize, limit: usize) -> Result<RoomPage, ApiError> {
+    pub async fn list_active_rooms(&self, after: Option<u64>, skip: u64, limit: u64) -> Result<RoomPage, ApiError> {
         let mut start: Option<Item> = after.map(|pk| {
             Item::from([
                 (KEY.to_owned(), s(room_id(pk))),
@@ -165,11 +197,13 @@ impl Store {
                 ("active_shard".to_owned(), s(ACTIVE_SHARD)),
             ])
         });
-        let wanted = skip + limit + 1; // one more tells whether a next page exists
-        let mut seen: Vec<Room> = Vec::with_capacity(limit + 1);
-        let mut passed = 0usize;
+        // One more tells whether a next page exists. Saturating: the handler bounds both, the
+        // store does not trust that.
+        let wanted = skip.saturating_add(limit).saturating_add(1);
+        let mut seen: Vec<Room> = Vec::new();
+        let mut passed = 0u64;
         loop {
-            let remaining = wanted - passed - seen.len();
+            let remaining = wanted - passed - seen.len() as u64;
             let out = self
                 .client
                 .query()
@@ -190,12 +224,12 @@ impl Store {
                 }
             }
             start = out.last_evaluated_key().cloned();
-            if start.is_none() || passed + seen.len() >= wanted {
+            if start.is_none() || passed + seen.len() as u64 >= wanted {
                 break;
             }
         }
-        let next = if seen.len() > limit {
-            seen.truncate(limit);
+        let next = if seen.len() as u64 > limit {
+            seen.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             seen.last().map(|r| r.pk)
         } else {
             None
