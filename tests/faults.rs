@@ -108,9 +108,10 @@ fn free_port() -> u16 {
 }
 
 /// The local API on the private emulators, with the deployed deadlines (deadlines.rs).
-async fn serve(ddb: &Emulator, moto: &Emulator) -> TestApi {
+async fn serve(ddb: &Emulator, moto: &Emulator, tweak: impl FnOnce(&mut Config)) -> TestApi {
     let sdk = sdk_config().await;
-    let config = Config { tables: Tables::local(&unique("f")), ..Config::default() };
+    let mut config = Config { tables: Tables::local(&unique("f")), ..Config::default() };
+    tweak(&mut config);
     let mut ctx = Context::new(config, &sdk);
     let dynamodb = deadlines::dynamodb(&sdk).to_builder().endpoint_url(ddb.url()).build();
     ctx.store = shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), ctx.config.tables.clone());
@@ -209,7 +210,9 @@ async fn codes_sent(moto: &Emulator, e164: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stalled_dependencies_answer_503_in_time_and_leave_nothing_half_written() {
     let (ddb, moto) = (Emulator::dynamodb(), Emulator::moto());
-    let api = serve(&ddb, &moto).await;
+    let api = serve(&ddb, &moto, |_| {}).await;
+    // The whole-request deadline cuts a request before its store call's own 2 s run out.
+    let short = serve(&ddb, &moto, |c| c.request_deadline = Duration::from_millis(700)).await;
     let name = unique("stall");
     let user = api.register(&name).await;
     let token = user["token"].as_str().unwrap().to_owned();
@@ -237,6 +240,7 @@ async fn stalled_dependencies_answer_503_in_time_and_leave_nothing_half_written(
         )
         .boxed(),
         stalled("captcha send (POST /phonelogin/)", api.post("/phonelogin/", json!({"phone": national}))).boxed(),
+        stalled("read, REQUEST_DEADLINE_MS=700", short.get("/rooms/1/")).boxed(),
     ])
     .await;
     for (kind, took) in &times {

@@ -52,12 +52,16 @@ pub struct SmsConfig {
     pub ip_window: Duration,
 }
 
+/// The captcha HMAC key when none is configured: public (it is in this file), so a Lambda
+/// refuses to start with it (secrets.rs).
+pub const DEVELOPMENT_CAPTCHA_SECRET: &str = "local-development-only-captcha-secret";
+
 impl Default for SmsConfig {
     fn default() -> Self {
         SmsConfig {
             allowed_countries: vec!["86".into()],
             message_template: "您的验证码是{code}，5分钟内有效。".into(),
-            code_secret: "local-development-only-captcha-secret".into(),
+            code_secret: DEVELOPMENT_CAPTCHA_SECRET.into(),
             code_ttl: Duration::from_secs(300),
             max_attempts: 5,
             resend_interval: Duration::from_secs(60),

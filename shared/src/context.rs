@@ -20,8 +20,9 @@ impl Context {
     /// Cold-start setup for a Lambda: logging, config from the environment, SDK clients.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         init_tracing();
-        let config = Config::from_env()?;
+        let mut config = Config::from_env()?;
         let sdk = aws_config::load_from_env().await;
+        crate::secrets::resolve(&mut config, &sdk).await?;
         Ok(Self::new(config, &sdk))
     }
 

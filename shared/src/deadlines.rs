@@ -85,6 +85,29 @@ pub fn sns(sdk: &aws_config::SdkConfig) -> aws_sdk_sns::Config {
         .build()
 }
 
+/// Secrets Manager, once per cold start (the captcha key): the DynamoDB numbers. Init has its
+/// own 10 s budget; a stalled Secrets Manager fails the cold start after 2 s, and Lambda retries it.
+#[cfg(feature = "captcha-secret")]
+pub fn secrets_manager(sdk: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Config {
+    use aws_sdk_secretsmanager::config::retry::RetryConfig;
+    use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
+    aws_sdk_secretsmanager::config::Builder::from(sdk)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(DYNAMODB_CONNECT)
+                .operation_attempt_timeout(DYNAMODB_ATTEMPT)
+                .operation_timeout(DYNAMODB_OPERATION)
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(DYNAMODB_ATTEMPTS)
+                .with_initial_backoff(DYNAMODB_BACKOFF_INITIAL)
+                .with_max_backoff(DYNAMODB_BACKOFF_MAX),
+        )
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

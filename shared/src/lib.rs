@@ -16,6 +16,7 @@ pub mod error;
 pub mod handlers;
 pub mod http;
 pub mod phone;
+pub mod secrets;
 #[cfg(feature = "sms")]
 pub mod sms;
 #[cfg(feature = "sns-providers")]

@@ -226,6 +226,13 @@ impl TestApi {
     }
 }
 
+/// Creates a secret in moto's Secrets Manager (the stack's) and returns its ARN.
+pub async fn create_secret(name: &str, value: &str) -> String {
+    let client = aws_sdk_secretsmanager::Client::new(&sdk_config().await);
+    let out = client.create_secret().name(name).secret_string(value).send().await.expect("moto create_secret");
+    out.arn().expect("an ARN").to_owned()
+}
+
 /// A mainland mobile number no other test (or process) uses, as typed and in E.164.
 pub fn unique_phone() -> (String, String) {
     let n = (std::process::id() % 9_999) * 10_000 + NEXT.fetch_add(1, Ordering::Relaxed) % 10_000;
