@@ -61,7 +61,7 @@ async fn answer(ctx: &Context, req: hyper::Request<Incoming>, peer: SocketAddr) 
     // API Gateway's request id, as the deployed function sees it; the span puts it on every
     // log line of the request, as lambda_runtime's span does in Lambda.
     let request_id = uuid::Uuid::new_v4().to_string();
-    let span = tracing::info_span!("Local API request", requestId = %request_id);
+    let span = tracing::error_span!("request", requestId = %request_id);
     let event = proxy_event(&parts, resource, pk, &body, peer, &request_id);
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(request) => request,
