@@ -17,7 +17,7 @@ fi
 # Seeded with what the suite sends: its passwords, the phone numbers it uses (unique_phone:
 # mainland mobiles, national and E.164), tokens (32 lowercase hex), captcha codes as fields.
 patterns=(
-  'password12[0-9]|password456|password-[0-9]|wrong-password|brand-new-1|nope-nope|bad-old-pw'
+  'password12[0-9]|password456|password-[0-9]{1,2}([^0-9a-f]|$)|wrong-password|brand-new-1|nope-nope|bad-old-pw'
   '(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)'
   '\+86[0-9]{11}'
   '(^|[^0-9a-f])[0-9a-f]{32}([^0-9a-f]|$)'
