@@ -251,3 +251,138 @@ fn alarms_and_dashboard_use_the_metrics_the_functions_write() {
         }
     }
 }
+
+fn template() -> Template {
+    Template::load(&Template::default_path()).unwrap()
+}
+
+/// Logs expire: every function writes to its own `AWS::Logs::LogGroup` whose retention is the
+/// `LogRetentionDays` parameter (default 30 days).
+#[test]
+fn every_function_logs_to_its_own_group_with_a_retention() {
+    let template = template();
+    let root = template.root();
+    assert_eq!(root["Parameters"]["LogRetentionDays"]["Default"], 30);
+    let mut groups = BTreeSet::new();
+    for (id, f) in template.resources_of_type("AWS::Serverless::Function") {
+        let group = f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: LoggingConfig.LogGroup must be !Ref of a log group"));
+        let resource = &root["Resources"][group];
+        assert_eq!(resource["Type"], "AWS::Logs::LogGroup", "{id} -> {group}");
+        assert_eq!(resource["Properties"]["RetentionInDays"]["Ref"], "LogRetentionDays", "{group}");
+        assert!(groups.insert(group.to_owned()), "{group} is shared by two functions");
+    }
+    assert_eq!(groups.len(), template.resources_of_type("AWS::Logs::LogGroup").count(), "no unused log group");
+}
+
+/// The key prefixes each kind of item has (store/*.rs); token items are keyed by SHA-256 hex.
+const KEY_PATTERNS: &[&str] = &[
+    "user#*",
+    "username#*",
+    "sns#*",
+    "phone#*",
+    "counter#user_pk",
+    "counter#room_pk",
+    "counter#room_number",
+    "room#*",
+    "alias#*",
+    "stats#active_rooms",
+    "owner#*",
+    "lockout#*",
+    "captcha#*",
+    "smslimit#*",
+];
+
+/// Least privilege on the tables: every statement that grants a DynamoDB action on a table
+/// names the item keys it may touch (`dynamodb:LeadingKeys`), never `*`.
+#[test]
+fn every_table_statement_is_limited_to_its_key_prefixes() {
+    let template = template();
+    let token_key = "?".repeat(64);
+    let mut checked = 0;
+    for (id, f) in template.resources_of_type("AWS::Serverless::Function") {
+        for policy in f["Properties"]["Policies"].as_array().into_iter().flatten() {
+            for statement in policy["Statement"].as_array().into_iter().flatten() {
+                let actions: Vec<&str> = match &statement["Action"] {
+                    Value::String(a) => vec![a.as_str()],
+                    Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+                    _ => Vec::new(),
+                };
+                if !actions.iter().any(|a| a.starts_with("dynamodb:")) {
+                    continue;
+                }
+                assert!(!actions.iter().any(|a| a.contains('*')), "{id}: wildcard action {actions:?}");
+                let resource = statement["Resource"].to_string();
+                if resource.contains("/index/") {
+                    // The sparse index of active rooms is read-only and holds rooms only.
+                    assert_eq!(actions, ["dynamodb:Query"], "{id}");
+                    continue;
+                }
+                let table = statement["Resource"]["Fn::GetAtt"][0].as_str().unwrap_or_default();
+                assert!(table.ends_with("Table"), "{id}: one table per statement, not {resource}");
+                let condition = &statement["Condition"];
+                let keys = condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                    .as_array()
+                    .or(condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"].as_array())
+                    .unwrap_or_else(|| panic!("{id}: {actions:?} on {resource} without dynamodb:LeadingKeys"));
+                for key in keys {
+                    let key = key.as_str().unwrap();
+                    assert!(
+                        KEY_PATTERNS.contains(&key) || key == token_key,
+                        "{id}: {key} is not one of the item kinds"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 30, "{checked} statements checked");
+}
+
+/// The captcha key is a generated secret, read at cold start by the functions that hash codes:
+/// no parameter or environment variable holds it.
+#[test]
+fn the_captcha_key_is_a_generated_secret_not_a_parameter_or_variable() {
+    let template = template();
+    let root = template.root();
+    assert!(root["Parameters"].get("CaptchaSecret").is_none());
+    assert_eq!(root["Resources"]["CaptchaSecret"]["Type"], "AWS::SecretsManager::Secret");
+    assert!(root["Resources"]["CaptchaSecret"]["Properties"]["GenerateSecretString"].is_object());
+    let mut readers = BTreeSet::new();
+    for (id, f) in template.resources_of_type("AWS::Serverless::Function") {
+        let vars = &f["Properties"]["Environment"]["Variables"];
+        assert!(vars.get("CAPTCHA_SECRET").is_none(), "{id}: the key in an environment variable");
+        let reads = vars["CAPTCHA_SECRET_ARN"]["Ref"] == "CaptchaSecret";
+        let granted = f["Properties"]["Policies"].to_string().contains("secretsmanager:GetSecretValue");
+        assert_eq!(reads, granted, "{id}: reads the secret exactly when allowed to");
+        if reads {
+            readers.insert(f["Properties"]["CodeUri"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(readers, ["functions/phone_captcha", "functions/phone_login"].map(String::from).into());
+}
+
+/// Per-IP rate limits at the edge: optional, on by default, one rule per sensitive route.
+#[test]
+fn waf_limits_each_sensitive_route_per_source_ip() {
+    let template = template();
+    let root = template.root();
+    assert_eq!(root["Parameters"]["EdgeRateLimits"]["Default"], "true");
+    let acl = &root["Resources"]["EdgeWebAcl"];
+    assert_eq!(acl["Type"], "AWS::WAFv2::WebACL");
+    assert_eq!(acl["Condition"], "UseEdgeRateLimits");
+    assert_eq!(root["Resources"]["EdgeWebAclAssociation"]["Condition"], "UseEdgeRateLimits");
+    let rules = acl["Properties"]["Rules"].as_array().unwrap();
+    let mut covered = BTreeSet::new();
+    for rule in rules {
+        let rate = &rule["Statement"]["RateBasedStatement"];
+        assert_eq!(rate["AggregateKeyType"], "IP", "{rule}");
+        assert_eq!(rule["Action"]["Block"]["CustomResponse"]["ResponseCode"], 429, "{rule}");
+        let regex = rate["ScopeDownStatement"]["RegexMatchStatement"]["RegexString"].as_str().unwrap();
+        covered.insert(regex.to_owned());
+    }
+    for route in ["login", "phonelogin", "snslogin", "users", "(users/)?password"] {
+        assert!(covered.contains(&format!("^(/[^/]+)?/{route}/?$")), "{route} has no rule: {covered:?}");
+    }
+}

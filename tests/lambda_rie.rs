@@ -35,8 +35,9 @@ struct Lambda {
 }
 
 /// Every function of the template with its Globals merged in and its environment resolved the
-/// way CloudFormation would with the parameters' defaults, tables named as in DynamoDB Local.
-fn lambdas(template: &Template, tables: &Tables) -> Vec<Lambda> {
+/// way CloudFormation would with the parameters' defaults, tables named as in DynamoDB Local,
+/// secrets as `secret_arn` (one the test created in moto).
+fn lambdas(template: &Template, tables: &Tables, secret_arn: &str) -> Vec<Lambda> {
     let root = template.root();
     let globals = &root["Globals"]["Function"];
     template
@@ -48,7 +49,7 @@ fn lambdas(template: &Template, tables: &Tables) -> Vec<Lambda> {
             let mut env = BTreeMap::new();
             for vars in [&globals["Environment"]["Variables"], &props["Environment"]["Variables"]] {
                 for (name, value) in vars.as_object().into_iter().flatten() {
-                    match resolve(root, tables, value) {
+                    match resolve(root, tables, secret_arn, value) {
                         Some(v) => env.insert(name.clone(), v),
                         None => env.remove(name),
                     };
@@ -66,7 +67,7 @@ fn lambdas(template: &Template, tables: &Tables) -> Vec<Lambda> {
 }
 
 /// A template value as a string; `None` for `AWS::NoValue` (the variable is left out).
-fn resolve(root: &Value, tables: &Tables, v: &Value) -> Option<String> {
+fn resolve(root: &Value, tables: &Tables, secret_arn: &str, v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -80,6 +81,8 @@ fn resolve(root: &Value, tables: &Tables, v: &Value) -> Option<String> {
                         None
                     } else if root["Resources"][name]["Type"] == "AWS::DynamoDB::Table" {
                         Some(local_api::tables::local_name(tables, name).unwrap().to_owned())
+                    } else if root["Resources"][name]["Type"] == "AWS::SecretsManager::Secret" {
+                        Some(secret_arn.to_owned())
                     } else {
                         Some(parameter_default(root, name))
                     }
@@ -89,7 +92,7 @@ fn resolve(root: &Value, tables: &Tables, v: &Value) -> Option<String> {
                         panic!("malformed Fn::If: {v}")
                     };
                     let chosen = if condition(root, cond.as_str().unwrap()) { then } else { otherwise };
-                    resolve(root, tables, chosen)
+                    resolve(root, tables, secret_arn, chosen)
                 }
                 _ => panic!("tests/lambda_rie.rs cannot resolve {v} yet: teach resolve() this function"),
             }
@@ -300,13 +303,14 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
     assert!(rie.is_file(), "aws-lambda-rie not found at {}", rie.display());
 
     let mut template = Template::load(&Template::default_path()).unwrap();
-    // What an operator passes at deploy time: the captcha key (no default), and WeChat's base
-    // URL pointed at a stand-in that vouches for the sns_login sample.
+    // What an operator passes at deploy time: WeChat's base URL pointed at a stand-in that
+    // vouches for the sns_login sample. The captcha key is the template's generated secret,
+    // here one created in moto's Secrets Manager, read by the SMS functions at cold start.
     let providers = replay::stand_in_wechat().await;
-    template.override_parameter("CaptchaSecret", "lambda-rie-test-captcha-secret-0123456789");
     template.override_parameter("WeChatApiBase", &providers.wechat.base);
     let tables = Tables::local(&unique("rie"));
-    let lambdas = lambdas(&template, &tables);
+    let secret_arn = api_tests::create_secret(&unique("rie-captcha-"), &format!("{:0>64}", unique("k"))).await;
+    let lambdas = lambdas(&template, &tables, &secret_arn);
     assert!(!lambdas.is_empty(), "template.yaml deploys no function");
     let dir = binary_dir();
     for lambda in &lambdas {

@@ -2,61 +2,14 @@
 //! prints them, and pins them: a new round trip on a hot path should be a decision, not an
 //! accident.
 
-use std::sync::{Arc, Mutex};
-
-use api_tests::{latest_code, sdk_config, unique, unique_phone, TestApi};
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
+use api_tests::recorder::Recorder;
+use api_tests::{latest_code, unique, unique_phone, TestApi};
 use serde_json::json;
-use shared::config::Tables;
-use shared::{Config, Context};
-
-#[derive(Debug, Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<String>>>);
-
-impl Intercept for Recorder {
-    fn name(&self) -> &'static str {
-        "round-trip recorder"
-    }
-
-    fn read_before_transmit(
-        &self,
-        ctx: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = ctx.request().headers().get("x-amz-target").unwrap_or("?");
-        let mut op = target.trim_start_matches("DynamoDB_20120810.").to_owned();
-        // Items written, for the multi-item writes.
-        let body = ctx.request().body().bytes().and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
-        if let Some(items) = body.as_ref().and_then(|b| b["TransactItems"].as_array()) {
-            op = format!("{op}({})", items.len());
-        }
-        self.0.lock().unwrap().push(op);
-        Ok(())
-    }
-}
-
-impl Recorder {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
 
 #[tokio::test]
 async fn dynamodb_round_trips_per_endpoint() {
     let recorder = Recorder::default();
-    let sdk = sdk_config().await;
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(recorder.clone()).build(),
-    );
-    let mut config = Config { tables: Tables::local(&unique("rt")), ..Config::default() };
-    config.sms.resend_interval = std::time::Duration::ZERO;
-    let mut ctx = Context::new(config, &sdk);
-    ctx.store = shared::store::Store::new(client, ctx.config.tables.clone());
-    let api = TestApi::serve(ctx).await;
-    recorder.take();
+    let api = recorder.serve(|c| c.sms.resend_interval = std::time::Duration::ZERO).await;
 
     let name = unique("rt");
     let mut calls = Vec::new();

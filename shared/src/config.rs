@@ -89,12 +89,16 @@ pub struct SmsConfig {
     pub ip_window: Duration,
 }
 
+/// The captcha HMAC key when none is configured: public (it is in this file), so a Lambda
+/// refuses to start with it (secrets.rs).
+pub const DEVELOPMENT_CAPTCHA_SECRET: &str = "local-development-only-captcha-secret";
+
 impl Default for SmsConfig {
     fn default() -> Self {
         SmsConfig {
             allowed_countries: vec!["86".into()],
             message_template: "您的验证码是{code}，5分钟内有效。".into(),
-            code_secret: "local-development-only-captcha-secret".into(),
+            code_secret: DEVELOPMENT_CAPTCHA_SECRET.into(),
             code_ttl: Duration::from_secs(300),
             max_attempts: 5,
             wrong_try_budget: 10,
@@ -158,6 +162,10 @@ pub struct Config {
     /// CloudWatch namespace of the EMF metrics lines (`METRICS_NAMESPACE`); empty: no lines
     /// (local runs), the template sets `MobileBackend/<stack name>`.
     pub metrics_namespace: String,
+    /// A request still running after this is answered 503 (deadlines.rs: the whole budget).
+    pub request_deadline: Duration,
+    /// Rooms one account may own at once (409 `room_quota` beyond).
+    pub room_quota: u32,
 }
 
 impl Default for Config {
@@ -172,6 +180,8 @@ impl Default for Config {
             sns: SnsConfig::default(),
             delete_reauth_window: Duration::from_secs(10 * 60),
             metrics_namespace: String::new(),
+            request_deadline: Duration::from_secs(4),
+            room_quota: 100,
         }
     }
 }
@@ -215,6 +225,16 @@ impl Config {
         }
         if let Some(v) = seconds("DELETE_REAUTH_WINDOW_SECONDS")? {
             c.delete_reauth_window = v;
+        }
+        if let Some(v) = var("REQUEST_DEADLINE_MS") {
+            let ms: u64 = v.parse().map_err(|_| "REQUEST_DEADLINE_MS must be whole milliseconds")?;
+            if !(500..5000).contains(&ms) {
+                return Err("REQUEST_DEADLINE_MS must be 500..4999: API.md wants a 503 within 5 s".into());
+            }
+            c.request_deadline = Duration::from_millis(ms);
+        }
+        if let Some(v) = var("ROOM_QUOTA") {
+            c.room_quota = v.parse().map_err(|_| "ROOM_QUOTA must be a number")?;
         }
         if let Some(v) = var("CORS_ALLOW_ORIGIN") {
             c.cors_allow_origin = v;

@@ -4,6 +4,10 @@
 
 use std::borrow::Cow;
 
+/// `Retry-After` of a 503: a stalled dependency is usually back within seconds, and an app
+/// that waits this long spreads its retries instead of hammering a recovering table.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 2;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The body is not a JSON object (or not UTF-8, or not JSON at all).
@@ -41,6 +45,12 @@ pub enum ApiError {
     /// A paid or abusable channel's limit (SMS sends per phone and per source IP).
     #[error("rate limited ({id}) for {retry_after} s")]
     RateLimited { id: &'static str, retry_after: u64 },
+    /// `page * pageSize` beyond the depth a page number may reach: the `after` cursor serves
+    /// any depth without reading the rooms before it.
+    #[error("page too deep, use the after cursor")]
+    UseCursor { max_offset: u64 },
+    #[error("room quota of {limit} reached")]
+    RoomQuota { limit: u32 },
     #[error("captcha wrong, used, expired or dead")]
     InvalidCaptcha,
     /// The phone's live codes have had all their tries: only a new code can be tried.
@@ -107,7 +117,10 @@ impl ApiError {
 
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::MalformedBody(_) | ApiError::MissingField { .. } | ApiError::InvalidField { .. } => 400,
+            ApiError::MalformedBody(_)
+            | ApiError::MissingField { .. }
+            | ApiError::InvalidField { .. }
+            | ApiError::UseCursor { .. } => 400,
             ApiError::Unauthorized
             | ApiError::BadCredentials
             | ApiError::InvalidCaptcha
@@ -117,7 +130,7 @@ impl ApiError {
             ApiError::GatewayRefused => 400,
             ApiError::Forbidden | ApiError::Blocked => 403,
             ApiError::NotFound(_) | ApiError::NoRoute | ApiError::NoAccount => 404,
-            ApiError::Taken { .. } | ApiError::Contended => 409,
+            ApiError::Taken { .. } | ApiError::Contended | ApiError::RoomQuota { .. } => 409,
             ApiError::BodyTooLarge(_) => 413,
             ApiError::LockedOut { .. } | ApiError::RateLimited { .. } => 429,
             ApiError::GatewayError => 500,
@@ -148,6 +161,8 @@ impl ApiError {
             ApiError::CaptchaTriesUsedUp => "captcha_tries_used_up".into(),
             ApiError::NoAccount => "no_account".into(),
             ApiError::ReauthRequired => "reauth_required".into(),
+            ApiError::UseCursor { .. } => "use_cursor".into(),
+            ApiError::RoomQuota { .. } => "room_quota".into(),
             ApiError::BadGateway(_) => "provider_error".into(),
             ApiError::Unavailable(_) => "service_unavailable".into(),
             ApiError::GatewayRefused => "bad_request".into(),
@@ -179,6 +194,10 @@ impl ApiError {
             ApiError::CaptchaTriesUsedUp => "验证码尝试次数已用完，请重新获取".into(),
             ApiError::NoAccount => "该手机号未绑定任何账号".into(),
             ApiError::ReauthRequired => "请重新登录后再操作".into(),
+            ApiError::UseCursor { max_offset } => {
+                format!("页码过深：page × pageSize 不能超过 {max_offset}，请用上一页返回的 next 作为 after 继续翻页")
+            }
+            ApiError::RoomQuota { limit } => format!("每个用户最多拥有 {limit} 个房间"),
             ApiError::BadGateway(_) => "第三方服务响应异常，请稍后重试".into(),
             ApiError::Unavailable(_) => "服务暂时不可用，请稍后重试".into(),
             ApiError::GatewayRefused => "请求无效，请检查请求地址、方法和请求头".into(),
@@ -195,6 +214,7 @@ impl ApiError {
             ApiError::MissingField { field } | ApiError::InvalidField { field, .. } | ApiError::Taken { field } => {
                 Some(field)
             }
+            ApiError::UseCursor { .. } => Some("page"),
             _ => None,
         }
     }
@@ -202,6 +222,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::LockedOut { retry_after } | ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            ApiError::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER),
             _ => None,
         }
     }

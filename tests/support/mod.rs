@@ -3,6 +3,7 @@
 //! exports their endpoints.
 
 pub mod load;
+pub mod recorder;
 pub mod replay;
 pub mod stand_in;
 
@@ -122,6 +123,9 @@ impl TestApi {
     }
 
     pub async fn serve(ctx: Context) -> Self {
+        // The suite's log lines go to stdout like a function's, and `make test` scans them
+        // (scripts/scan-logs.sh): no phone number, token, code or password may be in one.
+        shared::context::init_tracing();
         let template = Template::load(&Template::default_path()).expect("template.yaml");
         local_api::tables::create_all(ctx.store.client(), &template, ctx.store.tables()).await.expect("create tables");
         let ctx = Arc::new(ctx);
@@ -229,6 +233,13 @@ impl TestApi {
         out.sort();
         out
     }
+}
+
+/// Creates a secret in moto's Secrets Manager (the stack's) and returns its ARN.
+pub async fn create_secret(name: &str, value: &str) -> String {
+    let client = aws_sdk_secretsmanager::Client::new(&sdk_config().await);
+    let out = client.create_secret().name(name).secret_string(value).send().await.expect("moto create_secret");
+    out.arn().expect("an ARN").to_owned()
 }
 
 /// A mainland mobile number no other test (or process) uses, as typed and in E.164.

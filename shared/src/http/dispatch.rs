@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+use tracing::Instrument;
 
 use super::envelope::{failure, success};
 use super::request::ApiRequest;
@@ -25,8 +26,27 @@ pub fn service(
 
 /// Answers one request as `function` would. The local server calls this too.
 pub async fn respond(ctx: &Context, function: Function, req: Request) -> Response<Body> {
+    // lambda_runtime's own span carries the request id only while RUST_LOG is info or more:
+    // this one, at error level, keeps it on every line whatever the level. (The local server
+    // has no Lambda context and opens the same span itself.)
+    let span = match req.lambda_context_ref() {
+        Some(lambda) => tracing::error_span!("request", requestId = %lambda.request_id),
+        None => tracing::Span::none(),
+    };
+    respond_in(ctx, function, req).instrument(span).await
+}
+
+async fn respond_in(ctx: &Context, function: Function, req: Request) -> Response<Body> {
     let origin = &ctx.config.cors_allow_origin;
-    let (result, counts) = crate::metrics::scope(handle(ctx, function, req)).await;
+    // The last line of deadlines.rs: whatever a handler is waiting for, the caller gets an
+    // answer in time.
+    let deadline = ctx.config.request_deadline;
+    let bounded = async {
+        tokio::time::timeout(deadline, handle(ctx, function, req))
+            .await
+            .unwrap_or_else(|_| Err(ApiError::Unavailable(format!("request deadline of {deadline:?} passed"))))
+    };
+    let (result, counts) = crate::metrics::scope(bounded).await;
     ctx.metrics.emit(function.crate_name(), counts);
     match result {
         Ok(resp) => success(resp, origin),

@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
 use crate::config::Tables;
+use crate::deadlines::{CONFLICT_ATTEMPTS, TRANSACT_CONFLICT_BUDGET};
 use crate::ApiError;
 
 pub use tokens::TokenRecord;
@@ -55,6 +56,7 @@ impl Store {
     /// Transactions that lost a race for the same items (`TransactionConflict`) are retried:
     /// they did not fail, they were merely second.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Rejected>, ApiError> {
+        let started = tokio::time::Instant::now();
         let mut attempt = 0u32;
         loop {
             let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
@@ -76,10 +78,15 @@ impl Store {
                 crate::metrics::count(crate::metrics::Metric::TransactionConflicts);
             }
             attempt += 1;
-            if !conflict || attempt >= 12 {
-                return Err(if conflict { ApiError::Contended } else { unavailable(err) });
+            if !conflict {
+                return Err(unavailable(err));
             }
-            tokio::time::sleep(backoff(attempt)).await;
+            // Bounded in time as well as in number (deadlines.rs has the arithmetic).
+            let pause = backoff(attempt);
+            if attempt >= CONFLICT_ATTEMPTS || started.elapsed() + pause > TRANSACT_CONFLICT_BUDGET {
+                return Err(ApiError::Contended);
+            }
+            tokio::time::sleep(pause).await;
         }
     }
 }

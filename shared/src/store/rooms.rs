@@ -6,7 +6,8 @@
 //! - `stats#active_rooms`: the number of active rooms, changed in the same transaction as every
 //!   room write that changes it, so `total` is one GetItem instead of a count.
 //! - `owner#<user pk>`: the set (`rooms`, numbers) of the pks of the rooms a user owns, changed
-//!   in the same transaction as every room creation and deletion, so account deletion finds
+//!   in the same transaction as every room creation (refused when the set already holds the
+//!   quota, so parallel creations cannot exceed it) and deletion, so account deletion finds
 //!   every room by one strongly consistent read (an index by owner would be eventually
 //!   consistent and could miss a room created a moment before).
 //! - `counter#...`: room pks and the room-number space shared with accounts (counters.rs).
@@ -117,6 +118,20 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// Adds a new room to its owner's set, refused once the set holds `quota` rooms.
+    fn owned_rooms_add(&self, owner_pk: u64, room_pk: u64, quota: u32) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(&self.tables.rooms)
+            .set_key(Some(key(owner_id(owner_pk))))
+            .update_expression("ADD rooms :pks")
+            .condition_expression("attribute_not_exists(rooms) OR size(rooms) < :quota")
+            .expression_attribute_values(":pks", AttributeValue::Ns(vec![room_pk.to_string()]))
+            .expression_attribute_values(":quota", n(u64::from(quota)))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     fn alias_claim(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, ApiError> {
         let claim = Item::from([(KEY.to_owned(), s(alias_id(alias))), ("room_pk".to_owned(), n(room_pk))]);
         self.put_new(&self.tables.rooms, claim)
@@ -133,13 +148,14 @@ impl Store {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    /// Creates the room with its alias claim (and its place in the active count).
-    pub async fn create_room(&self, room: &Room) -> Result<(), ApiError> {
+    /// Creates the room with its alias claim, its place in the owner's set (at most `quota`
+    /// rooms) and in the active count.
+    pub async fn create_room(&self, room: &Room, quota: u32) -> Result<(), ApiError> {
         let mut items = vec![
             self.alias_claim(&room.room_alias, room.pk)?,
             self.put_new(&self.tables.rooms, room.to_item())?,
             self.owner_is_live(room.owner_pk)?,
-            self.owned_rooms_change(room.owner_pk, "ADD", &[room.pk])?,
+            self.owned_rooms_add(room.owner_pk, room.pk, quota)?,
         ];
         if room.active {
             items.push(self.active_count_change(1)?);
@@ -149,6 +165,7 @@ impl Store {
             Err(r) if r.index == 0 => Err(ApiError::Taken { field: "room_alias" }),
             // The account was deleted after this request authenticated: its token is dead.
             Err(r) if r.index == 2 => Err(ApiError::Unauthorized),
+            Err(r) if r.index == 3 => Err(ApiError::RoomQuota { limit: quota }),
             Err(_) => Err(ApiError::Contended),
         }
     }
@@ -207,7 +224,7 @@ impl Store {
     /// Active rooms in pk order: `skip` of them passed over, then up to `limit`, starting after
     /// pk `after` when given. The index holds only active rooms, so the items read are the
     /// skipped and returned ones, never the inactive rest of the table.
-    pub async fn list_active_rooms(&self, after: Option<u64>, skip: usize, limit: usize) -> Result<RoomPage, ApiError> {
+    pub async fn list_active_rooms(&self, after: Option<u64>, skip: u64, limit: u64) -> Result<RoomPage, ApiError> {
         let mut start: Option<Item> = after.map(|pk| {
             Item::from([
                 (KEY.to_owned(), s(room_id(pk))),
@@ -215,11 +232,13 @@ impl Store {
                 ("active_shard".to_owned(), s(ACTIVE_SHARD)),
             ])
         });
-        let wanted = skip + limit + 1; // one more tells whether a next page exists
-        let mut seen: Vec<Room> = Vec::with_capacity(limit + 1);
-        let mut passed = 0usize;
+        // One more tells whether a next page exists. Saturating: the handler bounds both, the
+        // store does not trust that.
+        let wanted = skip.saturating_add(limit).saturating_add(1);
+        let mut seen: Vec<Room> = Vec::new();
+        let mut passed = 0u64;
         loop {
-            let remaining = wanted - passed - seen.len();
+            let remaining = wanted - passed - seen.len() as u64;
             let out = self
                 .client
                 .query()
@@ -240,12 +259,12 @@ impl Store {
                 }
             }
             start = out.last_evaluated_key().cloned();
-            if start.is_none() || passed + seen.len() >= wanted {
+            if start.is_none() || passed + seen.len() as u64 >= wanted {
                 break;
             }
         }
-        let next = if seen.len() > limit {
-            seen.truncate(limit);
+        let next = if seen.len() as u64 > limit {
+            seen.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             seen.last().map(|r| r.pk)
         } else {
             None
