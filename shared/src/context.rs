@@ -19,7 +19,7 @@ impl Context {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         init_tracing();
         let config = Config::from_env()?;
-        let sdk = aws_config::load_from_env().await;
+        let sdk = crate::tls::sdk_loader().load().await;
         Ok(Self::new(config, &sdk))
     }
 

@@ -3,6 +3,7 @@
 //! exports their endpoints.
 
 pub mod replay;
+pub mod rie;
 pub mod stand_in;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -104,7 +105,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
         "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `make test`, which starts DynamoDB Local"
     );
-    aws_config::load_from_env().await
+    shared::tls::sdk_loader().load().await
 }
 
 impl TestApi {
