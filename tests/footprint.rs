@@ -14,7 +14,7 @@ fn segment(name: &str) -> String {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    memchr::memmem::find(haystack, needle.as_bytes()).is_some()
 }
 
 /// Code that only some functions may link, by mangled module path.
