@@ -60,6 +60,8 @@ fn zipped_size(bin: &Path) -> u64 {
 /// State the requests of the bench need: the users, tokens and codes the sample events name.
 struct Bench {
     ctx: Context,
+    /// The stand-in WeChat the sns_login function asks; lives as long as the bench.
+    _providers: api_tests::stand_in::StandIns,
     http: reqwest::Client,
     alice_token: String,
     bob_token: String,
@@ -106,10 +108,15 @@ impl Bench {
         let ctx = Context::new(config, &sdk_config().await);
         let template = Template::load(&Template::default_path()).unwrap();
         local_api::tables::create_all(ctx.store.client(), &template, ctx.store.tables()).await.unwrap();
-        // The stand-in lives as long as the process: its port is in the lambdas' environment.
-        std::mem::forget(providers);
-        let mut bench =
-            Bench { ctx, http: reqwest::Client::new(), alice_token: String::new(), bob_token: String::new(), bob_password_changed: false, n: 0 };
+        let mut bench = Bench {
+            ctx,
+            _providers: providers,
+            http: reqwest::Client::new(),
+            alice_token: String::new(),
+            bob_token: String::new(),
+            bob_password_changed: false,
+            n: 0,
+        };
         // alice (pk 1, the user of the sample events) and bob, whose password the bench changes.
         let register = replay::event("register", "").await;
         bench.local(Function::Register, &register).await;
@@ -126,10 +133,11 @@ impl Bench {
         let n = self.n;
         match name {
             "floor" | "getitem" | "rooms" => replay::event("rooms-list", "").await,
-            "register" => with_body(
-                &replay::event("register", "").await,
-                &[("username", &format!("r{n}")), ("phone", &format!("186{n:08}")), ("email", &format!("r{n}@example.com"))],
-            ),
+            "register" => {
+                let (username, phone, email) = (format!("r{n}"), format!("186{n:08}"), format!("r{n}@example.com"));
+                let fields = [("username", username.as_str()), ("phone", phone.as_str()), ("email", email.as_str())];
+                with_body(&replay::event("register", "").await, &fields)
+            }
             "login" => replay::event("login", "").await,
             "logout" => {
                 let token = self.token_of("alice", "password123").await;
@@ -145,7 +153,10 @@ impl Bench {
                 let raw = replay::event("user_password", &self.bob_token).await;
                 with_body(&raw, &[("username", "bob"), ("old_password", old), ("password", new)])
             }
-            "phone_captcha" => with_body(&replay::event("phone_captcha", "").await, &[("phone", &format!("139{n:08}"))]),
+            "phone_captcha" => {
+                let phone = format!("139{n:08}");
+                with_body(&replay::event("phone_captcha", "").await, &[("phone", phone.as_str())])
+            }
             "phone_login" => {
                 let send = with_body(&replay::event("phone_captcha", "").await, &[("phone", &SAMPLE_PHONE[3..])]);
                 self.local(Function::PhoneCaptcha, &send).await;
