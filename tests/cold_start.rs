@@ -9,6 +9,7 @@
 //! - warm: median `Duration` of the warm requests;
 //! - peak RSS: the runtime's VmHWM after all of them;
 //! - size: the binary as built (the release profile strips it); zipped: `zip -9`.
+//!
 //! `floor` (hello-world lambda_http) and `getitem` (one DynamoDB client, one GetItem) come from
 //! bench-lambdas/ and give the floor and the SDK's own share.
 
