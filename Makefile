@@ -30,7 +30,8 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## Figures (argon2id time, endpoint latencies through the local server); release build, prints only.
+## Figures (argon2id time, latencies through the local server, cold starts of every function under the
+## Lambda emulator beside a floor and a GetItem function; BENCH_BEFORE=<rev> adds that commit); prints only.
 bench:
 	scripts/bench.sh
 

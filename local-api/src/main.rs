@@ -24,7 +24,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let ctx = Context::from_env().await?;
     if create_tables {
         let template = Template::load(&template_path)?;
-        let created = local_api::tables::create_all(ctx.store.client(), &template, ctx.store.tables()).await?;
+        // Table setup is not a request: the SDK's default timeouts, not the store's deadlines.
+        let setup = aws_sdk_dynamodb::Client::new(&shared::tls::sdk_loader().load().await);
+        let created = local_api::tables::create_all(&setup, &template, ctx.store.tables()).await?;
         for name in created {
             eprintln!("created table {name}");
         }

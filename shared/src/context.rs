@@ -24,7 +24,7 @@ impl Context {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         init_tracing();
         let mut config = Config::from_env()?;
-        let sdk = aws_config::load_from_env().await;
+        let sdk = crate::tls::sdk_loader().load().await;
         crate::secrets::resolve(&mut config, &sdk).await?;
         Ok(Self::new(config, &sdk))
     }

@@ -23,6 +23,7 @@ pub mod sms;
 #[cfg(feature = "sns-providers")]
 pub mod social;
 pub mod store;
+pub mod tls;
 pub mod validate;
 
 pub use config::Config;

@@ -5,6 +5,7 @@
 pub mod load;
 pub mod recorder;
 pub mod replay;
+pub mod rie;
 pub mod stand_in;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -106,7 +107,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
         "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `make test`, which starts DynamoDB Local"
     );
-    aws_config::load_from_env().await
+    shared::tls::sdk_loader().load().await
 }
 
 impl TestApi {
@@ -127,7 +128,10 @@ impl TestApi {
         // (scripts/scan-logs.sh): no phone number, token, code or password may be in one.
         shared::context::init_tracing();
         let template = Template::load(&Template::default_path()).expect("template.yaml");
-        local_api::tables::create_all(ctx.store.client(), &template, ctx.store.tables()).await.expect("create tables");
+        // Table setup is not a request: the SDK's default timeouts, not the store's deadlines
+        // (DynamoDB Local can take seconds to create a table on a loaded machine).
+        let setup = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        local_api::tables::create_all(&setup, &template, ctx.store.tables()).await.expect("create tables");
         let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
