@@ -220,6 +220,20 @@ async fn codes_sent(moto: &Emulator, e164: &str) -> Vec<String> {
         .collect()
 }
 
+/// The first requests to a DynamoDB Local that has just started can take longer than the
+/// store's 2 s deadline (the JVM warming up): registration is retried while it answers 503.
+async fn register_once_warm(api: &TestApi, name: &str) -> serde_json::Value {
+    for _ in 0..20 {
+        let a = api.post("/users/", json!({"username": name, "password": "password123", "nickname": "nick"})).await;
+        if a.status != 503 {
+            a.assert_success(200);
+            return a.body;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("DynamoDB Local never answered in time");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stalled_dependencies_answer_503_in_time_and_leave_nothing_half_written() {
     let (ddb, moto) = (Emulator::dynamodb(), Emulator::moto());
@@ -227,7 +241,7 @@ async fn stalled_dependencies_answer_503_in_time_and_leave_nothing_half_written(
     // The whole-request deadline cuts a request before its store call's own 2 s run out.
     let short = serve(&ddb, &moto, |c| c.request_deadline = Duration::from_millis(700)).await;
     let name = unique("stall");
-    let user = api.register(&name).await;
+    let user = register_once_warm(&api, &name).await;
     let token = user["token"].as_str().unwrap().to_owned();
     let room = api.post("/rooms/", json!({"room_alias": unique("r"), "active": true, "token": token})).await;
     room.assert_success(201);

@@ -20,12 +20,13 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 /// Code that only some functions may link, by mangled module path.
 const RESTRICTED: &[(&str, &[&str])] = &[
     // argon2id: only where a password is set or checked.
-    ("6argon2", &["register", "login", "user_password"]),
-    ("4auth9passwords", &["register", "login", "user_password"]),
+    ("6argon2", &["register", "login", "user_password", "password_reset", "account_delete"]),
+    ("4auth9passwords", &["register", "login", "user_password", "password_reset", "account_delete"]),
     // SMS captcha codes: sending and checking them.
-    ("4auth7captcha", &["phone_captcha", "phone_login"]),
-    ("5store7captcha", &["phone_captcha", "phone_login"]),
-    ("5store5rooms", &["rooms"]),
+    ("4auth7captcha", &["phone_captcha", "phone_login", "phone_bind", "password_reset", "account_delete"]),
+    ("5store7captcha", &["phone_captcha", "phone_login", "phone_bind", "password_reset", "account_delete"]),
+    // Rooms: their function, and account deletion, which removes the account's rooms.
+    ("5store5rooms", &["rooms", "account_delete"]),
 ];
 
 #[test]

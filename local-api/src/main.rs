@@ -24,8 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let ctx = Context::from_env().await?;
     if create_tables {
         let template = Template::load(&template_path)?;
-        // Table setup is not a request: the SDK's default timeouts, not the store's deadlines.
-        let setup = aws_sdk_dynamodb::Client::new(&shared::tls::sdk_loader().load().await);
+        let setup = local_api::tables::setup_client(ctx.store.client());
         let created = local_api::tables::create_all(&setup, &template, ctx.store.tables()).await?;
         for name in created {
             eprintln!("created table {name}");

@@ -128,9 +128,7 @@ impl TestApi {
         // (scripts/scan-logs.sh): no phone number, token, code or password may be in one.
         shared::context::init_tracing();
         let template = Template::load(&Template::default_path()).expect("template.yaml");
-        // Table setup is not a request: the SDK's default timeouts, not the store's deadlines
-        // (DynamoDB Local can take seconds to create a table on a loaded machine).
-        let setup = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        let setup = local_api::tables::setup_client(ctx.store.client());
         local_api::tables::create_all(&setup, &template, ctx.store.tables()).await.expect("create tables");
         let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
