@@ -18,7 +18,8 @@ fi
 # mainland mobiles, national and E.164), tokens (32 lowercase hex), captcha codes as fields.
 patterns=(
   'password12[0-9]|password456|password-[0-9]{1,2}([^0-9a-f]|$)|wrong-password|brand-new-1|nope-nope|bad-old-pw'
-  '(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)'
+  # (not inside a hex word: request ids are UUIDs, whose hex runs can hold 11 digits)
+  '(^|[^0-9a-f])1[3-9][0-9]{9}([^0-9a-f]|$)'
   '\+86[0-9]{11}'
   '(^|[^0-9a-f])[0-9a-f]{32}([^0-9a-f]|$)'
   '(captcha|code)(\\?"|=|:)+ *[0-9]{6}([^0-9]|$)'

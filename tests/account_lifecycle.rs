@@ -299,8 +299,8 @@ async fn deletion_kills_tokens_releases_every_claim_and_removes_the_rooms() {
     // Wrong or missing re-authentication: nothing is deleted.
     delete(&api, &pk, json!({"token": token, "password": "wrong-password"})).await.assert_fail(401);
     let missing = delete(&api, &pk, json!({"token": token})).await;
-    missing.assert_fail(400);
-    assert_eq!(missing.body["error"], "missing_password");
+    missing.assert_fail(401);
+    assert_eq!(missing.body["error"], "reauth_required");
     let stranger = delete(&api, bystander["pk"].as_str().unwrap(), json!({"token": token, "password": "password123"}));
     stranger.await.assert_fail(403);
     get_user(&api, &pk, &token).await.assert_success(200);
@@ -354,8 +354,8 @@ async fn accounts_without_a_password_reauthenticate_by_captcha_or_a_fresh_token(
     let phone = phone_login(&api, &e164).await;
     let (pk, token) = (phone.str("pk"), phone.str("token"));
     let missing = delete(&api, pk, json!({"token": token})).await;
-    missing.assert_fail(400);
-    assert_eq!(missing.body["error"], "missing_captcha");
+    missing.assert_fail(401);
+    assert_eq!(missing.body["error"], "reauth_required");
     let code = code_for(&api, &e164).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     delete(&api, pk, json!({"token": token, "captcha": wrong})).await.assert_fail(401);

@@ -59,8 +59,8 @@ pub enum ApiError {
     /// PasswordReset: the captcha proved the phone, but no account holds it as verified phone.
     #[error("no account holds this verified phone")]
     NoAccount,
-    /// AccountDelete of an account with neither password nor verified phone, with a token
-    /// older than the re-authentication window: log in again first.
+    /// AccountDelete without the proof the account needs: its password, a captcha for its
+    /// verified phone, or (neither) a token younger than the re-authentication window.
     #[error("a fresh login is required")]
     ReauthRequired,
     #[error("upstream provider failed: {0}")]
@@ -193,7 +193,7 @@ impl ApiError {
             ApiError::InvalidCaptcha => "验证码错误或已失效".into(),
             ApiError::CaptchaTriesUsedUp => "验证码尝试次数已用完，请重新获取".into(),
             ApiError::NoAccount => "该手机号未绑定任何账号".into(),
-            ApiError::ReauthRequired => "请重新登录后再操作".into(),
+            ApiError::ReauthRequired => "请先验证身份（密码、短信验证码，或重新登录）后再操作".into(),
             ApiError::UseCursor { max_offset } => {
                 format!("页码过深：page × pageSize 不能超过 {max_offset}，请用上一页返回的 next 作为 after 继续翻页")
             }

@@ -64,13 +64,15 @@ async fn reauthenticate(
 ) -> Result<(), ApiError> {
     let creds = ctx.store.get_credentials(&user.username).await?;
     if creds.as_ref().is_some_and(|c| c.password_hash.is_some()) {
-        let password = password.ok_or(ApiError::MissingField { field: "password" })?;
+        // Missing proof is an authentication failure, not a malformed request: the body is valid
+        // whatever the account holds (openapi.yaml), only this account needs a password.
+        let password = password.ok_or(ApiError::ReauthRequired)?;
         // Wrong passwords count toward the login lockout, as on /login/.
         let creds = lockout::check_password(ctx, &user.username, source_ip, password).await?;
         return if creds.user_pk == user.pk { Ok(()) } else { Err(ApiError::Contended) };
     }
     if let Some(phone) = user.verified_phone() {
-        let code = code.ok_or(ApiError::MissingField { field: "captcha" })?;
+        let code = code.ok_or(ApiError::ReauthRequired)?;
         let matched = captcha::redeem(ctx, phone, &code).await?;
         return ctx.store.consume_captcha_now(&matched.consume).await;
     }
