@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{get_n, key, n, s, unavailable, unless_condition_failed, Item, Store, KEY};
+use super::{key, n, s, unavailable, unless_condition_failed, Attrs, Item, Store, KEY};
 use crate::ApiError;
 
 /// What the item says about one (username, address), as read back from a refused write.
@@ -43,16 +43,20 @@ impl LoginAttempt<'_> {
         [("#f", format!("f#{}", self.source_ip)), ("#t", format!("t#{}", self.source_ip))]
     }
 
-    fn read(&self, item: Option<&Item>) -> LoginFailures {
-        let Some(item) = item else { return LoginFailures::default() };
+    /// Every write of the item sets `window_end` and `total`; an address's pair exists only
+    /// once that address has tried.
+    fn read(&self, item: Option<&Item>) -> Result<LoginFailures, ApiError> {
+        let Some(item) = item else { return Ok(LoginFailures::default()) };
         let [(_, f), (_, t)] = self.names();
-        LoginFailures {
+        let id = self.id();
+        let a = Attrs::returned_by(item, &id);
+        Ok(LoginFailures {
             exists: true,
-            window_end: get_n(item, "window_end"),
-            total: clamp(get_n(item, "total")),
-            ip_failures: clamp(get_n(item, &f)),
-            ip_last: get_n(item, &t),
-        }
+            window_end: a.n("window_end")?,
+            total: clamp(a.n("total")?),
+            ip_failures: clamp(a.opt_n(&f)?.unwrap_or(0)),
+            ip_last: a.opt_n(&t)?.unwrap_or(0),
+        })
     }
 }
 
@@ -114,9 +118,12 @@ impl Store {
             update = update.expression_attribute_names(placeholder, name);
         }
         match update.send().await {
-            Ok(out) => Ok(Ok(out.attributes().map(|a| get_n(a, "window_end")).unwrap_or(new_window_end))),
+            Ok(out) => match out.attributes() {
+                Some(returned) => Ok(Ok(Attrs::returned_by(returned, &attempt.id()).n("window_end")?)),
+                None => Ok(Ok(new_window_end)),
+            },
             Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(Err(attempt.read(e.item()))),
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(Err(attempt.read(e.item())?)),
                 _ => Err(unavailable(err)),
             },
         }
@@ -154,7 +161,7 @@ impl Store {
             return match out {
                 Ok(_) => Ok(Ok(new_window_end)),
                 Err(err) => match err.as_service_error() {
-                    Some(PutItemError::ConditionalCheckFailedException(e)) => Ok(Err(attempt.read(e.item()))),
+                    Some(PutItemError::ConditionalCheckFailedException(e)) => Ok(Err(attempt.read(e.item())?)),
                     _ => Err(unavailable(err)),
                 },
             };
@@ -186,7 +193,7 @@ impl Store {
         match update.send().await {
             Ok(_) => Ok(Ok(seen.window_end)),
             Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(Err(attempt.read(e.item()))),
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(Err(attempt.read(e.item())?)),
                 _ => Err(unavailable(err)),
             },
         }
