@@ -62,11 +62,11 @@ async fn reauthenticate(
     password: Option<String>,
     code: Option<String>,
 ) -> Result<(), ApiError> {
-    let creds = ctx.store.get_credentials(&user.username).await?;
+    let creds = ctx.store.get_credentials(&user.username_key()).await?;
     if creds.as_ref().is_some_and(|c| c.password_hash.is_some()) {
         let password = password.ok_or(ApiError::MissingField { field: "password" })?;
         // Wrong passwords count toward the login lockout, as on /login/.
-        let creds = lockout::check_password(ctx, &user.username, source_ip, password).await?;
+        let creds = lockout::check_password(ctx, &user.username_key(), source_ip, password).await?;
         return if creds.user_pk == user.pk { Ok(()) } else { Err(ApiError::Contended) };
     }
     if let Some(phone) = user.verified_phone() {

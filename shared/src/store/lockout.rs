@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{key, n, s, unavailable, unless_condition_failed, Attrs, Item, Store, KEY};
+use crate::validate::Username;
 use crate::ApiError;
 
 /// What the item says about one (username, address), as read back from a refused write.
@@ -29,14 +30,14 @@ pub struct LoginFailures {
 
 /// One attempt by `username` from `source_ip` at `now`.
 pub struct LoginAttempt<'a> {
-    pub username: &'a str,
+    pub username: &'a Username,
     pub source_ip: &'a str,
     pub now: u64,
 }
 
 impl LoginAttempt<'_> {
     fn id(&self) -> String {
-        format!("lockout#{}", self.username)
+        format!("lockout#{}", self.username.as_str())
     }
 
     fn names(&self) -> [(&'static str, String); 2] {
@@ -71,11 +72,11 @@ pub type Counted = Result<u64, LoginFailures>;
 impl Store {
     /// Forgets every login failure of `username`, from every address: a password reset proved
     /// the owner, so whatever locked the name is over.
-    pub async fn clear_login_failures(&self, username: &str) -> Result<(), ApiError> {
+    pub async fn clear_login_failures(&self, username: &Username) -> Result<(), ApiError> {
         self.client
             .delete_item()
             .table_name(&self.tables.users)
-            .set_key(Some(key(format!("lockout#{username}"))))
+            .set_key(Some(key(format!("lockout#{}", username.as_str()))))
             .send()
             .await
             .map(drop)

@@ -12,6 +12,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update}
 use super::tokens::TokenRecord;
 use super::{build_err, key, n, s, unless_condition_failed, Attrs, Item, LinkedWrite, Rejected, Store, KEY};
 use crate::domain::User;
+use crate::phone::Phone;
+use crate::validate::{Snsid, Username};
 use crate::ApiError;
 
 /// What login needs, read in one GetItem by username.
@@ -45,13 +47,13 @@ pub struct Claim {
 
 impl Claim {
     /// The third-party identity (login_type, snsid).
-    pub fn sns(login_type: &str, snsid: &str) -> Self {
-        Claim { id: format!("sns#{login_type}#{snsid}"), field: "snsid" }
+    pub fn sns(login_type: &str, snsid: &Snsid) -> Self {
+        Claim { id: format!("sns#{login_type}#{}", snsid.as_str()), field: "snsid" }
     }
 
     /// A phone verified by SMS (never one merely typed into a profile).
-    pub fn phone(e164: &str) -> Self {
-        Claim { id: format!("{PHONE_CLAIM}{e164}"), field: "phone" }
+    pub fn phone(phone: &Phone) -> Self {
+        Claim { id: format!("{PHONE_CLAIM}{}", phone.e164), field: "phone" }
     }
 
     pub fn id(&self) -> &str {
@@ -216,8 +218,8 @@ impl Store {
         self.get(&self.tables.users, claim.id.as_str()).await?.map(|item| Attrs::of(&item).n("user_pk")).transpose()
     }
 
-    pub async fn get_credentials(&self, username: &str) -> Result<Option<Credentials>, ApiError> {
-        self.get(&self.tables.users, claim_id(username)).await?.as_ref().map(Credentials::try_from).transpose()
+    pub async fn get_credentials(&self, username: &Username) -> Result<Option<Credentials>, ApiError> {
+        self.get(&self.tables.users, claim_id(username.as_str())).await?.as_ref().map(Credentials::try_from).transpose()
     }
 
     /// The live account `pk`; a deleted account (its tombstone, see deletion.rs) is none.
@@ -236,7 +238,8 @@ impl Store {
         let mut items = Vec::with_capacity(3);
         items.push(self.put_user_versioned(user)?);
         if user.username != old_username {
-            let mut creds = self.get_credentials(old_username).await?.ok_or(ApiError::Contended)?;
+            let mut creds =
+                self.get_credentials(&Username::of_record(old_username)).await?.ok_or(ApiError::Contended)?;
             if creds.user_pk != user.pk {
                 return Err(ApiError::Contended);
             }
@@ -324,10 +327,10 @@ impl Store {
     /// version read. Someone else's claim is `Taken { phone }` and nothing changes.
     /// The captcha that proved the phone (`linked`) is used up in the same transaction, so a
     /// refused bind leaves it usable.
-    pub async fn bind_phone(&self, user: &User, e164: &str, linked: &LinkedWrite) -> Result<User, ApiError> {
-        let claim = Claim::phone(e164);
+    pub async fn bind_phone(&self, user: &User, phone: &Phone, linked: &LinkedWrite) -> Result<User, ApiError> {
+        let claim = Claim::phone(phone);
         let mut next = user.clone();
-        next.phone = e164.to_owned();
+        next.phone.clone_from(&phone.e164);
         let already_held = user.claims.contains(&claim.id);
         let old: Vec<String> = if already_held {
             Vec::new()
@@ -444,7 +447,7 @@ mod tests {
 
     #[test]
     fn a_claim_names_its_owner() {
-        let claim = Claim::phone("+8613800138000");
+        let claim = Claim::phone(&Phone::parse("13800138000", &["86".to_owned()]).unwrap());
         let mut item = claim.to_item(7);
         assert_eq!(Attrs::of(&item).n("user_pk").unwrap(), 7);
         item.remove("user_pk");
