@@ -9,6 +9,8 @@ pub mod captcha;
 pub mod counters;
 pub mod deletion;
 pub mod lockout;
+#[cfg(test)]
+mod replay;
 pub mod rooms;
 pub mod tokens;
 pub mod users;
