@@ -360,7 +360,10 @@ fn the_captcha_key_is_a_generated_secret_not_a_parameter_or_variable() {
             readers.insert(f["Properties"]["CodeUri"].as_str().unwrap().to_owned());
         }
     }
-    assert_eq!(readers, ["functions/phone_captcha", "functions/phone_login"].map(String::from).into());
+    // Every function that sends or checks a code (PhoneLogin, PhoneBind, PasswordReset and
+    // AccountDelete's captcha re-authentication).
+    let hashing = ["account_delete", "password_reset", "phone_bind", "phone_captcha", "phone_login"];
+    assert_eq!(readers, hashing.map(|f| format!("functions/{f}")).into());
 }
 
 /// Per-IP rate limits at the edge: optional, on by default, one rule per sensitive route.

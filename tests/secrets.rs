@@ -81,7 +81,7 @@ async fn functions_refuse_to_start_inside_lambda_without_their_table_names() {
 #[tokio::test]
 async fn sms_functions_refuse_to_start_inside_lambda_with_the_development_key() {
     let arn = create_secret(&unique("cold-"), &"s".repeat(48)).await;
-    for function in ["phone_captcha", "phone_login"] {
+    for function in ["phone_captcha", "phone_login", "phone_bind", "password_reset", "account_delete"] {
         let (ok, stderr) = cold_start(function, &in_lambda(function, &[]));
         assert!(!ok && stderr.contains("refused inside Lambda"), "{function}: {stderr}");
         let (ok, stderr) = cold_start(function, &in_lambda(function, &[("CAPTCHA_SECRET", "x")]));
