@@ -102,7 +102,7 @@ impl Bench {
         let providers = replay::stand_in_wechat().await;
         let mut config = Config { tables: Tables::local(&unique("cold")), ..Config::default() };
         providers.configure(&mut config);
-        config.sms.code_secret = CAPTCHA_SECRET.into();
+        config.sms.code_secret = shared::secrets::Secret::new(CAPTCHA_SECRET);
         config.sms.resend_interval = std::time::Duration::ZERO;
         config.sms.phone_limit = u32::MAX;
         config.sms.ip_limit = u32::MAX;

@@ -41,6 +41,9 @@ fn cold_start(name: &str, env: &[(&str, &str)]) -> (bool, String) {
     let mut cmd = Command::new(binary(name));
     cmd.env_remove("AWS_LAMBDA_FUNCTION_NAME")
         .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("USERS_TABLE")
+        .env_remove("TOKENS_TABLE")
+        .env_remove("ROOMS_TABLE")
         .env_remove("CAPTCHA_SECRET")
         .env_remove("CAPTCHA_SECRET_ARN")
         .envs(env.iter().copied())
@@ -49,28 +52,53 @@ fn cold_start(name: &str, env: &[(&str, &str)]) -> (bool, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// What the template gives every function (Globals), so that the checks below reach the key.
+const TABLES: [(&str, &str); 3] = [("USERS_TABLE", "u"), ("TOKENS_TABLE", "t"), ("ROOMS_TABLE", "r")];
+
+/// `AWS_LAMBDA_FUNCTION_NAME` = `function`, the template's table names, and `more`.
+fn in_lambda<'a>(function: &'a str, more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    [("AWS_LAMBDA_FUNCTION_NAME", function)].into_iter().chain(TABLES).chain(more.iter().copied()).collect()
+}
+
+#[tokio::test]
+async fn functions_refuse_to_start_inside_lambda_without_their_table_names() {
+    let key = "k".repeat(40);
+    for function in ["rooms", "login", "phone_login"] {
+        for missing in ["USERS_TABLE", "TOKENS_TABLE", "ROOMS_TABLE"] {
+            let env: Vec<_> = in_lambda(function, &[("CAPTCHA_SECRET", &key)])
+                .into_iter()
+                .filter(|(name, _)| *name != missing)
+                .collect();
+            let (ok, stderr) = cold_start(function, &env);
+            assert!(!ok && stderr.contains(&format!("{missing} must be set inside Lambda")), "{function}: {stderr}");
+        }
+    }
+    // Outside Lambda the local stack's names are the default: the binary goes on to the runtime.
+    let (_, stderr) = cold_start("rooms", &[]);
+    assert!(stderr.contains("Missing AWS_LAMBDA_"), "{stderr}");
+}
+
 #[tokio::test]
 async fn sms_functions_refuse_to_start_inside_lambda_with_the_development_key() {
     let arn = create_secret(&unique("cold-"), &"s".repeat(48)).await;
-    for function in ["phone_captcha", "phone_login"] {
-        let (ok, stderr) = cold_start(function, &[("AWS_LAMBDA_FUNCTION_NAME", function)]);
+    for function in ["phone_captcha", "phone_login", "phone_bind", "password_reset", "account_delete"] {
+        let (ok, stderr) = cold_start(function, &in_lambda(function, &[]));
         assert!(!ok && stderr.contains("refused inside Lambda"), "{function}: {stderr}");
-        let (ok, stderr) = cold_start(function, &[("AWS_LAMBDA_FUNCTION_NAME", function), ("CAPTCHA_SECRET", "x")]);
+        let (ok, stderr) = cold_start(function, &in_lambda(function, &[("CAPTCHA_SECRET", "x")]));
         assert!(!ok && stderr.contains("at least 32"), "{function}: {stderr}");
         assert!(!stderr.contains(DEVELOPMENT_CAPTCHA_SECRET), "{function}: the key is never printed: {stderr}");
 
         // With the deployed key, or outside Lambda, the checks pass: the binary goes on to the
         // runtime's own start, which stops at the Lambda variables this test does not set.
-        for env in [vec![("AWS_LAMBDA_FUNCTION_NAME", function), ("CAPTCHA_SECRET_ARN", arn.as_str())], vec![]] {
+        for env in [in_lambda(function, &[("CAPTCHA_SECRET_ARN", arn.as_str())]), vec![]] {
             let (ok, stderr) = cold_start(function, &env);
             assert!(!ok, "{function}: not a complete Lambda environment");
             assert!(stderr.contains("Missing AWS_LAMBDA_"), "{function} {env:?}: {stderr}");
         }
-        let (_, stderr) =
-            cold_start(function, &[("AWS_LAMBDA_FUNCTION_NAME", function), ("CAPTCHA_SECRET_ARN", "nope")]);
+        let (_, stderr) = cold_start(function, &in_lambda(function, &[("CAPTCHA_SECRET_ARN", "nope")]));
         assert!(stderr.contains("GetSecretValue failed"), "{function}: {stderr}");
     }
     // Functions that never hash a code start without the key.
-    let (_, stderr) = cold_start("rooms", &[("AWS_LAMBDA_FUNCTION_NAME", "rooms")]);
+    let (_, stderr) = cold_start("rooms", &in_lambda("rooms", &[]));
     assert!(stderr.contains("Missing AWS_LAMBDA_"), "{stderr}");
 }

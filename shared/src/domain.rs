@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::validate::ProfileInput;
+use crate::validate::{ProfileInput, Username};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -52,6 +52,11 @@ impl User {
             version: 0,
             claims: Vec::new(),
         }
+    }
+
+    /// The account's name, as the store's keys take it.
+    pub fn username_key(&self) -> Username {
+        Username::of_record(&self.username)
     }
 
     /// Overwrites the profile fields the input carries; absent ones stay as they are.

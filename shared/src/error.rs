@@ -67,6 +67,12 @@ pub enum ApiError {
     BadGateway(String),
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// A stored item lacks an attribute its kind is always written with, or holds it in the
+    /// wrong type: served as is it would be user 0 or token epoch 0. The log names the item's
+    /// key (phones, third-party ids and token hashes only by a digest) and the attribute,
+    /// never a value.
+    #[error("corrupt item {key}: attribute {attribute} missing or malformed")]
+    CorruptItem { key: String, attribute: String },
     // Only API Gateway gives the answers below (see [`gateway_responses`]); a function never does.
     /// A 4xx of API Gateway that no more specific answer covers (e.g. an `Authorization` header
     /// it takes for a malformed AWS signature).
@@ -135,7 +141,7 @@ impl ApiError {
             ApiError::LockedOut { .. } | ApiError::RateLimited { .. } => 429,
             ApiError::GatewayError => 500,
             ApiError::BadGateway(_) | ApiError::FunctionFailed => 502,
-            ApiError::Unavailable(_) => 503,
+            ApiError::Unavailable(_) | ApiError::CorruptItem { .. } => 503,
             ApiError::FunctionTimeout => 504,
         }
     }
@@ -165,6 +171,7 @@ impl ApiError {
             ApiError::RoomQuota { .. } => "room_quota".into(),
             ApiError::BadGateway(_) => "provider_error".into(),
             ApiError::Unavailable(_) => "service_unavailable".into(),
+            ApiError::CorruptItem { .. } => "corrupt_item".into(),
             ApiError::GatewayRefused => "bad_request".into(),
             ApiError::Blocked => "request_blocked".into(),
             ApiError::FunctionFailed => "function_error".into(),
@@ -200,6 +207,7 @@ impl ApiError {
             ApiError::RoomQuota { limit } => format!("每个用户最多拥有 {limit} 个房间"),
             ApiError::BadGateway(_) => "第三方服务响应异常，请稍后重试".into(),
             ApiError::Unavailable(_) => "服务暂时不可用，请稍后重试".into(),
+            ApiError::CorruptItem { .. } => "数据异常，已记录，请稍后重试或联系客服".into(),
             ApiError::GatewayRefused => "请求无效，请检查请求地址、方法和请求头".into(),
             ApiError::Blocked => "请求被安全策略拦截".into(),
             ApiError::FunctionFailed => "服务处理异常，请稍后重试".into(),
@@ -222,7 +230,9 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::LockedOut { retry_after } | ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
-            ApiError::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER),
+            // Every 503 carries it, so an app has one rule; a corrupt item needs an operator, and
+            // the app's backoff keeps its retries cheap meanwhile.
+            ApiError::Unavailable(_) | ApiError::CorruptItem { .. } => Some(UNAVAILABLE_RETRY_AFTER),
             _ => None,
         }
     }

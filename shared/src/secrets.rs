@@ -11,6 +11,27 @@
 
 use crate::config::{Config, DEVELOPMENT_CAPTCHA_SECRET};
 
+/// A secret value. Its `Debug` (and so a derived `Debug` of any config holding it) prints no
+/// part of it; the value is reached only by [`Secret::expose`], at the one place that uses it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 /// Shortest key accepted, from any source.
 pub const MIN_LEN: usize = 32;
 
@@ -19,7 +40,7 @@ pub async fn resolve(config: &mut Config, sdk: &aws_config::SdkConfig) -> Result
     let Some(arn) = std::env::var("CAPTCHA_SECRET_ARN").ok().filter(|v| !v.is_empty()) else {
         return Ok(());
     };
-    config.sms.code_secret = fetch(sdk, &arn).await?;
+    config.sms.code_secret = Secret::new(fetch(sdk, &arn).await?);
     Ok(())
 }
 
@@ -53,7 +74,7 @@ pub async fn fetch_with(client: &aws_sdk_secretsmanager::Client, arn: &str) -> R
 /// inside Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) the public development key is refused, as
 /// `SNS_VERIFY=off` is: anyone could compute every stored code's HMAC with it.
 pub fn require_captcha_secret(config: &Config) -> Result<(), String> {
-    check(&config.sms.code_secret, std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some())
+    check(config.sms.code_secret.expose(), std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some())
 }
 
 fn check(secret: &str, in_lambda: bool) -> Result<(), String> {
@@ -71,6 +92,16 @@ fn check(secret: &str, in_lambda: bool) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_s_debug_never_prints_the_captcha_key() {
+        let mut config = Config::default();
+        config.sms.code_secret = Secret::new("s3cr3t-".repeat(8));
+        let printed = format!("{config:?} {:#?}", config.sms);
+        assert!(printed.contains("Secret(..)"), "{printed}");
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        assert!(!format!("{:?}", Config::default()).contains(DEVELOPMENT_CAPTCHA_SECRET));
+    }
 
     #[test]
     fn the_development_secret_only_outside_lambda() {

@@ -15,7 +15,7 @@ use crate::{clock, ApiError, Context};
 pub async fn redeem(ctx: &Context, phone_e164: &str, code: &str) -> Result<Matched, ApiError> {
     check_format(code)?;
     let cfg = &ctx.config.sms;
-    let hash = digest(&cfg.code_secret, phone_e164, code);
+    let hash = digest(cfg.code_secret.expose(), phone_e164, code);
     ctx.store.try_captcha(phone_e164, &hash, cfg, clock::now_unix()).await
 }
 

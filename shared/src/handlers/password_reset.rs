@@ -20,12 +20,12 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let matched = captcha::redeem(ctx, &phone.e164, &code).await?;
     // The code proved the phone; without an account it stays usable for PhoneLogin, which
     // creates one (it is used up only in the transaction that changes the password).
-    let pk = ctx.store.claim_owner(&Claim::phone(&phone.e164)).await?.ok_or(ApiError::NoAccount)?;
+    let pk = ctx.store.claim_owner(&Claim::phone(&phone)).await?.ok_or(ApiError::NoAccount)?;
     let user = ctx.store.get_user(pk).await?.ok_or(ApiError::Contended)?;
     let hash = passwords::hash(password).await?;
     let (token, record) = session::new_token(ctx, pk, user.token_epoch + 1)?;
     let user = ctx.store.change_password(&user, &hash, &token.hash, &record, Some(&matched.consume)).await?;
     // The one store function that lifts every lockout of the username.
-    ctx.store.clear_login_failures(&user.username).await?;
+    ctx.store.clear_login_failures(&user.username_key()).await?;
     Ok(super::user_response("重置成功", &user, &token.plain))
 }

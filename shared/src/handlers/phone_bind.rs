@@ -20,6 +20,6 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     // The code is checked before anything about the phone's owner is revealed: without it, a
     // 409 would tell anyone with an account which phones are registered.
     let matched = captcha::redeem(ctx, &phone.e164, &code).await?;
-    let user = ctx.store.bind_phone(&session.user, &phone.e164, &matched.consume).await?;
+    let user = ctx.store.bind_phone(&session.user, &phone, &matched.consume).await?;
     Ok(super::user_response("绑定成功", &user, &session.token))
 }

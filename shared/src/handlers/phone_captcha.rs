@@ -18,7 +18,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let new = NewCode {
         phone: &phone.e164,
         source_ip: req.source_ip(),
-        code_hash: captcha::digest(&cfg.code_secret, &phone.e164, &code),
+        code_hash: captcha::digest(cfg.code_secret.expose(), &phone.e164, &code),
         now: clock::now_unix(),
     };
     let reserved = ctx.store.reserve_sms(&new, cfg).await?;

@@ -31,7 +31,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let mut draft = User::new(0, String::new(), "0", 0, String::new());
     draft.nickname = phone.masked();
     draft.phone = phone.e164.clone();
-    let claim = Claim::phone(&phone.e164);
+    let claim = Claim::phone(&phone);
     // The code is used up in the transaction that writes the login, so a login that fails
     // leaves it usable, and of two concurrent uses exactly one logs in.
     let login = accounts::login_with_claim(ctx, &claim, Wish::Numbered("phone"), draft, Some(&matched.consume)).await?;

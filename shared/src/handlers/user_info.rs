@@ -16,7 +16,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let mut user = session.user.clone();
     user.apply(&profile);
     if let Some(username) = username {
-        user.username = username;
+        user.username = username.into_string();
     }
     let saved = ctx.store.save_user(&user, &session.user.username).await?;
     Ok(super::user_response("修改成功", &saved, &session.token))

@@ -13,7 +13,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let new_password = validate::password(&fields, "password")?;
 
     let session = session::authenticate(ctx, &req, Some(&fields)).await?;
-    if session.user.username != username {
+    if session.user.username != username.as_str() {
         return Err(ApiError::Forbidden);
     }
     // A wrong old password counts toward the same lockout as a wrong login.

@@ -12,11 +12,11 @@
 //! parallel DELETE does): a function that dies between batches leaves rooms that the next
 //! DELETE with the account's old token removes.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, TransactWriteItem};
 
 use super::rooms::{owner_id, room_key};
 use super::users::{claim_id, user_id};
-use super::{build_err, key, n, s, unavailable, unless_condition_failed, Item, Store, KEY};
+use super::{build_err, key, n, s, unavailable, unless_condition_failed, Attrs, Item, Store, KEY};
 use crate::domain::{Room, User};
 use crate::{clock, ApiError};
 
@@ -41,13 +41,10 @@ pub(crate) fn is_tombstone(item: &Item) -> bool {
 impl Store {
     pub async fn account_state(&self, pk: u64) -> Result<Option<AccountState>, ApiError> {
         let item = self.get(&self.tables.users, user_id(pk)).await?;
-        Ok(item.map(|i| {
-            if is_tombstone(&i) {
-                AccountState::Deleted
-            } else {
-                AccountState::Live(Box::new(User::from_item(&i)))
-            }
-        }))
+        item.map(|i| {
+            Ok(if is_tombstone(&i) { AccountState::Deleted } else { AccountState::Live(Box::new(User::try_from(&i)?)) })
+        })
+        .transpose()
     }
 
     /// Step 1 (see the module): `Contended` when the account changed since `user` was read.
@@ -77,9 +74,9 @@ impl Store {
         let mut refusals = 0;
         loop {
             let owned = self.get(&self.tables.rooms, owner_id(owner_pk)).await?;
-            let pks: Vec<u64> = match owned.as_ref().and_then(|i| i.get("rooms")) {
-                Some(AttributeValue::Ns(list)) => list.iter().filter_map(|p| p.parse().ok()).collect(),
-                _ => Vec::new(),
+            let pks = match &owned {
+                Some(item) => Attrs::of(item).opt_ns("rooms")?,
+                None => Vec::new(),
             };
             let done = if pks.is_empty() {
                 if owned.is_none() {
@@ -153,7 +150,9 @@ impl Store {
                 .await
                 .map_err(unavailable)?;
             if let Some(items) = out.responses().and_then(|r| r.get(&self.tables.rooms)) {
-                rooms.extend(items.iter().map(Room::from_item));
+                for item in items {
+                    rooms.push(Room::try_from(item)?);
+                }
             }
             keys = out
                 .unprocessed_keys()

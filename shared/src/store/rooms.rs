@@ -14,7 +14,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
 
-use super::{build_err, get_n, get_s, key, n, s, unavailable, Item, Store, KEY};
+use super::{build_err, key, n, s, unavailable, Attrs, Item, Store, KEY};
 use crate::domain::Room;
 use crate::ApiError;
 
@@ -63,16 +63,24 @@ impl Room {
         }
         item
     }
+}
 
-    pub(crate) fn from_item(item: &Item) -> Self {
-        Room {
-            pk: get_n(item, "pk"),
-            roomid: get_n(item, "roomid"),
-            room_alias: get_s(item, "room_alias"),
-            active: matches!(item.get("active"), Some(AttributeValue::Bool(true))),
-            owner_pk: get_n(item, "owner_pk"),
-            version: get_n(item, "version"),
-        }
+/// From the table or the `ActiveRooms` index (which projects every attribute read here).
+impl TryFrom<&Item> for Room {
+    type Error = ApiError;
+
+    fn try_from(item: &Item) -> Result<Self, ApiError> {
+        let a = Attrs::of(item);
+        let pk = a.n("pk")?;
+        a.key_is(&room_id(pk))?;
+        Ok(Room {
+            pk,
+            roomid: a.n("roomid")?,
+            room_alias: a.s("room_alias")?,
+            active: a.bool("active")?,
+            owner_pk: a.n("owner_pk")?,
+            version: a.n("version")?,
+        })
     }
 }
 
@@ -171,7 +179,7 @@ impl Store {
     }
 
     pub async fn get_room(&self, pk: u64) -> Result<Option<Room>, ApiError> {
-        Ok(self.get(&self.tables.rooms, room_id(pk)).await?.as_ref().map(Room::from_item))
+        self.get(&self.tables.rooms, room_id(pk)).await?.as_ref().map(Room::try_from).transpose()
     }
 
     /// Writes `updated` over `current` (as read: same version), moving the alias claim and the
@@ -218,7 +226,12 @@ impl Store {
     }
 
     pub async fn count_active_rooms(&self) -> Result<u64, ApiError> {
-        Ok(self.get(&self.tables.rooms, ACTIVE_COUNT).await?.as_ref().map(|i| get_n(i, "value")).unwrap_or(0))
+        Ok(self
+            .get(&self.tables.rooms, ACTIVE_COUNT)
+            .await?
+            .map(|i| Attrs::of(&i).n("value"))
+            .transpose()?
+            .unwrap_or(0))
     }
 
     /// Active rooms in pk order: `skip` of them passed over, then up to `limit`, starting after
@@ -255,7 +268,7 @@ impl Store {
                 if passed < skip {
                     passed += 1;
                 } else {
-                    seen.push(Room::from_item(item));
+                    seen.push(Room::try_from(item)?);
                 }
             }
             start = out.last_evaluated_key().cloned();
@@ -270,5 +283,29 @@ impl Store {
             None
         };
         Ok(RoomPage { rooms: seen, next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room() -> Room {
+        Room { pk: 4, roomid: 1009, room_alias: "1262".into(), active: true, owner_pk: 7, version: 1 }
+    }
+
+    #[test]
+    fn a_room_reads_back_as_written_and_fails_without_its_numbers() {
+        assert_eq!(Room::try_from(&room().to_item()).unwrap(), room());
+        for attribute in ["pk", "roomid", "room_alias", "active", "owner_pk", "version"] {
+            let mut item = room().to_item();
+            item.remove(attribute);
+            match Room::try_from(&item) {
+                Err(ApiError::CorruptItem { key, attribute: named }) => {
+                    assert_eq!((key.as_str(), named.as_str()), ("room#4", attribute))
+                }
+                other => panic!("{attribute}: {other:?}"),
+            }
+        }
     }
 }
