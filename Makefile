@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PORT ?= 3000
 
-.PHONY: run test bench install stack-stop fmt lint lambda-build
+.PHONY: run test bench load install stack-stop fmt lint lambda-build
 
 ## Start DynamoDB Local (data kept in .local/dynamodb) + moto, create tables, serve on 127.0.0.1:$(PORT).
 run:
@@ -30,6 +30,11 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## Figures (argon2id time, endpoint latencies through the local server); release build, prints only.
+## Figures (argon2id time, latencies through the local server, cold starts of every function under the
+## Lambda emulator beside a floor and a GetItem function; BENCH_BEFORE=<rev> adds that commit); prints only.
 bench:
 	scripts/bench.sh
+
+## Load: LOAD_USERS virtual users (64) for LOAD_SECONDS (30), then the invariants; prints only.
+load:
+	scripts/load.sh

@@ -337,6 +337,7 @@ cmd_env() {
   cat <<EOF
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DDB_PORT
 export AWS_ENDPOINT_URL_SNS=http://127.0.0.1:$MOTO_PORT
+export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$MOTO_PORT
 export AWS_ACCESS_KEY_ID=local
 export AWS_SECRET_ACCESS_KEY=local
 export AWS_REGION=us-east-1

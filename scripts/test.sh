@@ -23,7 +23,12 @@ export AWS_LAMBDA_RIE
 trap 'scripts/stack.sh stop' EXIT
 scripts/stack.sh start
 eval "$(scripts/stack.sh env)"
-cargo test --locked --workspace "$@"
+# Everything the suite prints is kept and scanned (scripts/scan-logs.sh): no phone number,
+# token, code or password in any log line. RUST_LOG=trace: the runtime's and the SDK's crates
+# must stay at info whatever it says.
+LOG="${CARGO_TARGET_DIR:-target}/test-output.log"
+RUST_LOG=trace cargo test --locked --workspace "$@" 2>&1 | tee "$LOG"
+scripts/scan-logs.sh "$LOG"
 
 # openapi.yaml against the running server: every phase and check, fixed seed (about a minute).
 scripts/schemathesis.sh

@@ -47,6 +47,32 @@ async fn main() {
         })
         .collect();
     summary("argon2id hash", hashes);
+    // What each hash cost before the working area was pooled: the crate's own hasher, which
+    // allocates (and page-faults) a fresh 19 MiB every time, on the blocking pool as the
+    // handlers ran it (a new pool thread gets a new glibc arena).
+    let salt = argon2::password_hash::SaltString::encode_b64(b"sixteen byte sal").unwrap();
+    let mut fresh = Vec::new();
+    for _ in 0..20 {
+        let salt = salt.clone();
+        let start = Instant::now();
+        tokio::task::spawn_blocking(move || {
+            use argon2::password_hash::PasswordHasher;
+            let params = argon2::Params::new(19 * 1024, 2, 1, None).unwrap();
+            let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+            a.hash_password(b"correct horse battery", &salt).unwrap().to_string()
+        })
+        .await
+        .unwrap();
+        fresh.push(start.elapsed());
+    }
+    summary("argon2id hash, fresh area", fresh);
+    let mut pooled = Vec::new();
+    for _ in 0..20 {
+        let start = Instant::now();
+        shared::auth::passwords::hash("correct horse battery".into()).await.unwrap();
+        pooled.push(start.elapsed());
+    }
+    summary("argon2id hash, pooled area", pooled);
     let phc = shared::auth::passwords::hash_blocking("correct horse battery").unwrap();
     let verifies: Vec<Duration> = (0..20)
         .map(|_| {

@@ -180,3 +180,211 @@ fn openapi_limits_are_the_validators_constants() {
         }
     }
 }
+
+/// The alarms and the dashboard read the functions' own metrics by name: every name and
+/// `Function` dimension they use is one the functions write (shared::metrics), every function
+/// has an errors and a throttles alarm, and the dashboard body is JSON once substituted.
+#[test]
+fn alarms_and_dashboard_use_the_metrics_the_functions_write() {
+    let template = Template::load(&Template::default_path()).unwrap();
+    let names: BTreeSet<&str> = shared::metrics::Metric::ALL.iter().map(|m| m.name()).collect();
+    let crates: BTreeSet<&str> = shared::Function::ALL.iter().map(|f| f.crate_name()).collect();
+    let own = |metric: &Value| metric["Namespace"] == serde_json::json!({"Ref": "MetricsNamespace"});
+    let check = |metric: &Value| {
+        let name = metric["MetricName"].as_str().unwrap();
+        assert!(names.contains(name), "alarm on {name}, which no function writes");
+        let dims = metric["Dimensions"].as_array().unwrap();
+        assert!(dims.iter().all(|d| d["Name"] == "Function" && crates.contains(d["Value"].as_str().unwrap())));
+    };
+    let mut own_alarms = 0;
+    let mut per_function = BTreeSet::new();
+    for (id, alarm) in template.resources_of_type("AWS::CloudWatch::Alarm") {
+        let p = &alarm["Properties"];
+        assert!(p["AlarmActions"].is_object(), "{id}: notifies the optional topic");
+        if own(p) {
+            check(p);
+            own_alarms += 1;
+        }
+        for m in p["Metrics"].as_array().into_iter().flatten() {
+            let metric = &m["MetricStat"]["Metric"];
+            if own(metric) {
+                check(metric);
+                own_alarms += 1;
+            }
+        }
+        if p["Namespace"] == "AWS/Lambda" {
+            let function = p["Dimensions"][0]["Value"]["Ref"].as_str().unwrap().to_owned();
+            per_function.insert((function, p["MetricName"].as_str().unwrap().to_owned()));
+        }
+    }
+    assert!(own_alarms >= 2, "SMS per hour and provider failures alarm on the functions' metrics");
+    let functions: Vec<&str> = template.resources_of_type("AWS::Serverless::Function").map(|(id, _)| id).collect();
+    for f in &functions {
+        for metric in ["Errors", "Throttles"] {
+            assert!(per_function.contains(&(f.to_string(), metric.to_owned())), "{f} has no {metric} alarm");
+        }
+    }
+
+    let (_, dashboard) = template.resources_of_type("AWS::CloudWatch::Dashboard").next().expect("a dashboard");
+    let body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"].as_str().expect("DashboardBody is a !Sub");
+    let mut substituted = String::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("${") {
+        let end = start + rest[start..].find('}').unwrap();
+        let var = &rest[start + 2..end];
+        let known = var.starts_with("AWS::")
+            || template.root()["Parameters"].get(var).is_some()
+            || functions.contains(&var)
+            || template.resources().any(|(id, _)| id == var);
+        assert!(known, "dashboard uses ${{{var}}}, which the template does not define");
+        substituted.push_str(&rest[..start]);
+        substituted.push('x');
+        rest = &rest[end + 1..];
+    }
+    substituted.push_str(rest);
+    let body: Value = serde_json::from_str(&substituted).expect("dashboard body is JSON");
+    for w in body["widgets"].as_array().unwrap() {
+        for m in w["properties"]["metrics"].as_array().unwrap() {
+            if m[0] == "x" {
+                assert!(names.contains(m[1].as_str().unwrap()), "dashboard shows {}, which no function writes", m[1]);
+            }
+        }
+    }
+}
+
+fn template() -> Template {
+    Template::load(&Template::default_path()).unwrap()
+}
+
+/// Logs expire: every function writes to its own `AWS::Logs::LogGroup` whose retention is the
+/// `LogRetentionDays` parameter (default 30 days).
+#[test]
+fn every_function_logs_to_its_own_group_with_a_retention() {
+    let template = template();
+    let root = template.root();
+    assert_eq!(root["Parameters"]["LogRetentionDays"]["Default"], 30);
+    let mut groups = BTreeSet::new();
+    for (id, f) in template.resources_of_type("AWS::Serverless::Function") {
+        let group = f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: LoggingConfig.LogGroup must be !Ref of a log group"));
+        let resource = &root["Resources"][group];
+        assert_eq!(resource["Type"], "AWS::Logs::LogGroup", "{id} -> {group}");
+        assert_eq!(resource["Properties"]["RetentionInDays"]["Ref"], "LogRetentionDays", "{group}");
+        assert!(groups.insert(group.to_owned()), "{group} is shared by two functions");
+    }
+    assert_eq!(groups.len(), template.resources_of_type("AWS::Logs::LogGroup").count(), "no unused log group");
+}
+
+/// The key prefixes each kind of item has (store/*.rs); token items are keyed by SHA-256 hex.
+const KEY_PATTERNS: &[&str] = &[
+    "user#*",
+    "username#*",
+    "sns#*",
+    "phone#*",
+    "counter#user_pk",
+    "counter#room_pk",
+    "counter#room_number",
+    "room#*",
+    "alias#*",
+    "stats#active_rooms",
+    "owner#*",
+    "lockout#*",
+    "captcha#*",
+    "smslimit#*",
+];
+
+/// Least privilege on the tables: every statement that grants a DynamoDB action on a table
+/// names the item keys it may touch (`dynamodb:LeadingKeys`), never `*`.
+#[test]
+fn every_table_statement_is_limited_to_its_key_prefixes() {
+    let template = template();
+    let token_key = "?".repeat(64);
+    let mut checked = 0;
+    for (id, f) in template.resources_of_type("AWS::Serverless::Function") {
+        for policy in f["Properties"]["Policies"].as_array().into_iter().flatten() {
+            for statement in policy["Statement"].as_array().into_iter().flatten() {
+                let actions: Vec<&str> = match &statement["Action"] {
+                    Value::String(a) => vec![a.as_str()],
+                    Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+                    _ => Vec::new(),
+                };
+                if !actions.iter().any(|a| a.starts_with("dynamodb:")) {
+                    continue;
+                }
+                assert!(!actions.iter().any(|a| a.contains('*')), "{id}: wildcard action {actions:?}");
+                let resource = statement["Resource"].to_string();
+                if resource.contains("/index/") {
+                    // The sparse index of active rooms is read-only and holds rooms only.
+                    assert_eq!(actions, ["dynamodb:Query"], "{id}");
+                    continue;
+                }
+                let table = statement["Resource"]["Fn::GetAtt"][0].as_str().unwrap_or_default();
+                assert!(table.ends_with("Table"), "{id}: one table per statement, not {resource}");
+                let condition = &statement["Condition"];
+                let keys = condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                    .as_array()
+                    .or(condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"].as_array())
+                    .unwrap_or_else(|| panic!("{id}: {actions:?} on {resource} without dynamodb:LeadingKeys"));
+                for key in keys {
+                    let key = key.as_str().unwrap();
+                    assert!(
+                        KEY_PATTERNS.contains(&key) || key == token_key,
+                        "{id}: {key} is not one of the item kinds"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 30, "{checked} statements checked");
+}
+
+/// The captcha key is a generated secret, read at cold start by the functions that hash codes:
+/// no parameter or environment variable holds it.
+#[test]
+fn the_captcha_key_is_a_generated_secret_not_a_parameter_or_variable() {
+    let template = template();
+    let root = template.root();
+    assert!(root["Parameters"].get("CaptchaSecret").is_none());
+    assert_eq!(root["Resources"]["CaptchaSecret"]["Type"], "AWS::SecretsManager::Secret");
+    assert!(root["Resources"]["CaptchaSecret"]["Properties"]["GenerateSecretString"].is_object());
+    let mut readers = BTreeSet::new();
+    for (id, f) in template.resources_of_type("AWS::Serverless::Function") {
+        let vars = &f["Properties"]["Environment"]["Variables"];
+        assert!(vars.get("CAPTCHA_SECRET").is_none(), "{id}: the key in an environment variable");
+        let reads = vars["CAPTCHA_SECRET_ARN"]["Ref"] == "CaptchaSecret";
+        let granted = f["Properties"]["Policies"].to_string().contains("secretsmanager:GetSecretValue");
+        assert_eq!(reads, granted, "{id}: reads the secret exactly when allowed to");
+        if reads {
+            readers.insert(f["Properties"]["CodeUri"].as_str().unwrap().to_owned());
+        }
+    }
+    // The functions that send or check a captcha.
+    let expected = ["phone_captcha", "phone_login", "phone_bind", "password_reset", "account_delete"];
+    assert_eq!(readers, expected.iter().map(|f| format!("functions/{f}")).collect());
+}
+
+/// Per-IP rate limits at the edge: optional, on by default, one rule per sensitive route.
+#[test]
+fn waf_limits_each_sensitive_route_per_source_ip() {
+    let template = template();
+    let root = template.root();
+    assert_eq!(root["Parameters"]["EdgeRateLimits"]["Default"], "true");
+    let acl = &root["Resources"]["EdgeWebAcl"];
+    assert_eq!(acl["Type"], "AWS::WAFv2::WebACL");
+    assert_eq!(acl["Condition"], "UseEdgeRateLimits");
+    assert_eq!(root["Resources"]["EdgeWebAclAssociation"]["Condition"], "UseEdgeRateLimits");
+    let rules = acl["Properties"]["Rules"].as_array().unwrap();
+    let mut covered = BTreeSet::new();
+    for rule in rules {
+        let rate = &rule["Statement"]["RateBasedStatement"];
+        assert_eq!(rate["AggregateKeyType"], "IP", "{rule}");
+        assert_eq!(rule["Action"]["Block"]["CustomResponse"]["ResponseCode"], 429, "{rule}");
+        let regex = rate["ScopeDownStatement"]["RegexMatchStatement"]["RegexString"].as_str().unwrap();
+        covered.insert(regex.to_owned());
+    }
+    for route in ["login", "phonelogin", "snslogin", "users", "(users/)?password"] {
+        assert!(covered.contains(&format!("^(/[^/]+)?/{route}/?$")), "{route} has no rule: {covered:?}");
+    }
+}

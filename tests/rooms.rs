@@ -76,7 +76,8 @@ async fn every_method_with_and_without_trailing_slash() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pages_of_active_rooms() {
-    let api = TestApi::start().await;
+    // 200 rooms of one owner: above the default quota of 100 (tests/limits.rs tests the quota).
+    let api = TestApi::with_config(|c| c.room_quota = 200).await;
     let (token, _) = owner(&api).await;
     // 200 rooms, every other one active for the first 190 (95 active), in batches of 20.
     let mut active_pks = BTreeSet::new();

@@ -2,55 +2,14 @@
 //! prints them, and pins them: a new round trip on a hot path should be a decision, not an
 //! accident.
 
-use std::sync::{Arc, Mutex};
-
-use api_tests::{latest_code, sdk_config, unique, unique_phone, TestApi};
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
+use api_tests::recorder::Recorder;
+use api_tests::{latest_code, unique, unique_phone, TestApi};
 use serde_json::json;
-use shared::config::Tables;
-use shared::{Config, Context};
-
-#[derive(Debug, Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<String>>>);
-
-impl Intercept for Recorder {
-    fn name(&self) -> &'static str {
-        "round-trip recorder"
-    }
-
-    fn read_before_transmit(
-        &self,
-        ctx: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = ctx.request().headers().get("x-amz-target").unwrap_or("?");
-        self.0.lock().unwrap().push(target.trim_start_matches("DynamoDB_20120810.").to_owned());
-        Ok(())
-    }
-}
-
-impl Recorder {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
 
 #[tokio::test]
 async fn dynamodb_round_trips_per_endpoint() {
     let recorder = Recorder::default();
-    let sdk = sdk_config().await;
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(recorder.clone()).build(),
-    );
-    let mut config = Config { tables: Tables::local(&unique("rt")), ..Config::default() };
-    config.sms.resend_interval = std::time::Duration::ZERO;
-    let mut ctx = Context::new(config, &sdk);
-    ctx.store = shared::store::Store::new(client, ctx.config.tables.clone());
-    let api = TestApi::serve(ctx).await;
-    recorder.take();
+    let api = recorder.serve(|c| c.sms.resend_interval = std::time::Duration::ZERO).await;
 
     let name = unique("rt");
     let mut calls = Vec::new();
@@ -113,6 +72,41 @@ async fn dynamodb_round_trips_per_endpoint() {
     let code = latest_code(&e164).await;
     api.get(&format!("/phonelogin/?phone={national}&captcha={code}")).await.assert_success(200);
     calls.push(("phone_login", recorder.take()));
+    // Account lifecycle (issue 11): own profile, bind, reset, delete with two rooms.
+    let (_, e164) = api_tests::unique_phone();
+    let login = api.post("/login/", json!({"username": renamed, "password": "password456"})).await;
+    let token = login.str("token").to_owned();
+    let pk = login.str("pk").to_owned();
+    recorder.take();
+    api.get(&format!("/users/{pk}/?token={token}")).await.assert_success(200);
+    calls.push(("user_info get", recorder.take()));
+    let c = fresh_code(&api, &e164).await;
+    recorder.take();
+    api.put(&format!("/users/phone/{pk}/"), json!({"token": token, "phone": e164, "captcha": c}))
+        .await
+        .assert_success(200);
+    calls.push(("phone_bind", recorder.take()));
+    let c = fresh_code(&api, &e164).await;
+    recorder.take();
+    let reset = api.post("/password/reset/", json!({"phone": e164, "captcha": c, "password": "password789"})).await;
+    reset.assert_success(200);
+    calls.push(("password_reset", recorder.take()));
+    let token = reset.str("token").to_owned();
+    for active in [true, false] {
+        api.post("/rooms/", json!({"room_alias": unique("rt"), "active": active, "token": token}))
+            .await
+            .assert_success(201);
+    }
+    recorder.take();
+    let del = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/users/{pk}/"),
+            Some(json!({"token": token, "password": "password789"})),
+        )
+        .await;
+    assert_eq!(del.status, 204, "{}", del.body);
+    calls.push(("account_delete (2 rooms)", recorder.take()));
 
     for (endpoint, ops) in &calls {
         println!("round trips {endpoint:<24} {:>2}: {}", ops.len(), ops.join(", "));
@@ -148,4 +142,20 @@ async fn dynamodb_round_trips_per_endpoint() {
     // transaction that writes the token and uses up the code.
     assert_eq!(count("phone_login (new account)"), 5);
     assert_eq!(count("phone_login"), 4);
+    // token + account, then the owner check needs nothing more.
+    assert_eq!(count("user_info get"), 2);
+    // token, account, the try, one transaction (the code's use, account over its version, claim in).
+    assert_eq!(count("phone_bind"), 4);
+    // the try, phone claim, account, one transaction (account, username claim, token, the
+    // code's use), then the lockout item deleted.
+    assert_eq!(count("password_reset"), 5);
+    // token, account, credentials, the password check under the lockout (reservation beside
+    // the credentials read, then the reservation given back), the tombstone transaction, the
+    // owner set, one BatchGetItem + one room transaction, the owner set again and its deletion.
+    assert_eq!(count("account_delete (2 rooms)"), 12);
+}
+
+async fn fresh_code(api: &TestApi, e164: &str) -> String {
+    api.post("/phonelogin/", json!({"phone": e164})).await.assert_success(200);
+    api_tests::latest_code(e164).await
 }

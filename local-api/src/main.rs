@@ -24,7 +24,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let ctx = Context::from_env().await?;
     if create_tables {
         let template = Template::load(&template_path)?;
-        let created = local_api::tables::create_all(ctx.store.client(), &template, ctx.store.tables()).await?;
+        let setup = local_api::tables::setup_client(ctx.store.client());
+        let created = local_api::tables::create_all(&setup, &template, ctx.store.tables()).await?;
         for name in created {
             eprintln!("created table {name}");
         }

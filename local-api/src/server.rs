@@ -17,6 +17,7 @@ use shared::http::envelope::failure;
 use shared::http::routes;
 use shared::{ApiError, Context};
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 /// API Gateway's own payload limit; the handlers enforce the API's smaller one.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
@@ -54,14 +55,18 @@ async fn answer(ctx: &Context, req: hyper::Request<Incoming>, peer: SocketAddr) 
     let Some((resource, pk, route)) = found else {
         return convert(failure(&ApiError::NoRoute, &ctx.config.cors_allow_origin));
     };
-    let event = proxy_event(&parts, resource, pk, &body, peer);
+    // API Gateway's request id, as the deployed function sees it; the span puts it on every
+    // log line of the request, as lambda_runtime's span does in Lambda.
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let span = tracing::error_span!("request", requestId = %request_id);
+    let event = proxy_event(&parts, resource, pk, &body, peer, &request_id);
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(request) => request,
         Err(e) => {
             return convert(failure(&ApiError::Unavailable(format!("event: {e}")), &ctx.config.cors_allow_origin))
         }
     };
-    convert(shared::http::respond(ctx, route.function, request).await)
+    convert(shared::http::respond(ctx, route.function, request).instrument(span).await)
 }
 
 /// The REST API (v1) proxy event for this request, as API Gateway would build it.
@@ -71,6 +76,7 @@ fn proxy_event(
     pk: Option<String>,
     body: &Bytes,
     peer: SocketAddr,
+    request_id: &str,
 ) -> Value {
     let mut headers = Map::new();
     let mut multi_headers = Map::new();
@@ -121,7 +127,7 @@ fn proxy_event(
             "resourcePath": resource,
             "httpMethod": parts.method.as_str(),
             "path": format!("/local{}", parts.uri.path()),
-            "requestId": uuid::Uuid::new_v4().to_string(),
+            "requestId": request_id,
             "protocol": "HTTP/1.1",
             "identity": { "sourceIp": source_ip(parts, peer) },
         },

@@ -114,3 +114,13 @@ async fn create(client: &Client, name: &str, props: &Value) -> Result<bool, Stri
     }
     Ok(true)
 }
+
+/// The store's client with a setup's patience: table creation is not a request, so the store's
+/// per-request deadlines (shared::deadlines) would only make it fail on a loaded machine, where
+/// DynamoDB Local can take seconds per table.
+pub fn setup_client(store: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
+    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(std::time::Duration::from_secs(60))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(store.config().to_builder().timeout_config(timeouts).build())
+}

@@ -3,6 +3,8 @@
 use std::env;
 use std::time::Duration;
 
+use crate::secrets::Secret;
+
 /// Largest request body accepted; API.md fixes it at 64 KiB. API Gateway's own 413 names it too.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -66,7 +68,7 @@ pub struct SmsConfig {
     /// Text of the SMS; `{code}` is replaced by the code.
     pub message_template: String,
     /// Key of the HMAC under which codes are stored; the same in every function.
-    pub code_secret: String,
+    pub code_secret: Secret,
     pub code_ttl: Duration,
     /// Tries one code allows, however they arrive.
     pub max_attempts: u32,
@@ -89,12 +91,16 @@ pub struct SmsConfig {
     pub ip_window: Duration,
 }
 
+/// The captcha HMAC key when none is configured: public (it is in this file), so a Lambda
+/// refuses to start with it (secrets.rs).
+pub const DEVELOPMENT_CAPTCHA_SECRET: &str = "local-development-only-captcha-secret";
+
 impl Default for SmsConfig {
     fn default() -> Self {
         SmsConfig {
             allowed_countries: vec!["86".into()],
             message_template: "您的验证码是{code}，5分钟内有效。".into(),
-            code_secret: "local-development-only-captcha-secret".into(),
+            code_secret: Secret::new(DEVELOPMENT_CAPTCHA_SECRET),
             code_ttl: Duration::from_secs(300),
             max_attempts: 5,
             wrong_try_budget: 10,
@@ -152,6 +158,16 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub sms: SmsConfig,
     pub sns: SnsConfig,
+    /// AccountDelete of an account with neither password nor verified phone accepts only a
+    /// token issued less than this long ago (API.md: 10 minutes).
+    pub delete_reauth_window: Duration,
+    /// CloudWatch namespace of the EMF metrics lines (`METRICS_NAMESPACE`); empty: no lines
+    /// (local runs), the template sets `MobileBackend/<stack name>`.
+    pub metrics_namespace: String,
+    /// A request still running after this is answered 503 (deadlines.rs: the whole budget).
+    pub request_deadline: Duration,
+    /// Rooms one account may own at once (409 `room_quota` beyond).
+    pub room_quota: u32,
 }
 
 impl Default for Config {
@@ -164,6 +180,10 @@ impl Default for Config {
             max_body_bytes: MAX_BODY_BYTES,
             sms: SmsConfig::default(),
             sns: SnsConfig::default(),
+            delete_reauth_window: Duration::from_secs(10 * 60),
+            metrics_namespace: String::new(),
+            request_deadline: Duration::from_secs(4),
+            room_quota: 100,
         }
     }
 }
@@ -171,15 +191,10 @@ impl Default for Config {
 impl Config {
     /// Reads the variables `template.yaml` sets; anything unset keeps the local default.
     pub fn from_env() -> Result<Self, String> {
-        let mut c = Config::default();
-        if let Some(v) = var("USERS_TABLE") {
-            c.tables.users = v;
-        }
-        if let Some(v) = var("TOKENS_TABLE") {
-            c.tables.tokens = v;
-        }
-        if let Some(v) = var("ROOMS_TABLE") {
-            c.tables.rooms = v;
+        let in_lambda = env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        let mut c = Config { tables: tables(in_lambda, var)?, ..Config::default() };
+        if let Some(v) = var("METRICS_NAMESPACE") {
+            c.metrics_namespace = v;
         }
         if let Some(v) = seconds("TOKEN_TTL_SECONDS")? {
             c.token_ttl = v;
@@ -202,6 +217,19 @@ impl Config {
         if let Some(v) = number("LOGIN_IP_CEILING")? {
             c.lockout.ip_ceiling = v;
         }
+        if let Some(v) = seconds("DELETE_REAUTH_WINDOW_SECONDS")? {
+            c.delete_reauth_window = v;
+        }
+        if let Some(v) = var("REQUEST_DEADLINE_MS") {
+            let ms: u64 = v.parse().map_err(|_| "REQUEST_DEADLINE_MS must be whole milliseconds")?;
+            if !(500..5000).contains(&ms) {
+                return Err("REQUEST_DEADLINE_MS must be 500..4999: API.md wants a 503 within 5 s".into());
+            }
+            c.request_deadline = Duration::from_millis(ms);
+        }
+        if let Some(v) = var("ROOM_QUOTA") {
+            c.room_quota = v.parse().map_err(|_| "ROOM_QUOTA must be a number")?;
+        }
         if let Some(v) = var("CORS_ALLOW_ORIGIN") {
             c.cors_allow_origin = v;
         }
@@ -223,7 +251,7 @@ impl Config {
             if v.len() < 32 {
                 return Err("CAPTCHA_SECRET must be at least 32 characters".into());
             }
-            sms.code_secret = v;
+            sms.code_secret = Secret::new(v);
         }
         if let Some(v) = seconds("CAPTCHA_TTL_SECONDS")? {
             sms.code_ttl = v;
@@ -259,7 +287,7 @@ impl Config {
             sms.ip_window = v;
         }
         if let Some(v) = var("SNS_VERIFY") {
-            c.sns.verify = sns_verify(&v, env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some())?;
+            c.sns.verify = sns_verify(&v, in_lambda)?;
         }
         if let Some(v) = var("SNS_PROVIDER_TIMEOUT_MS") {
             let ms: u64 = v.parse().map_err(|_| "SNS_PROVIDER_TIMEOUT_MS must be whole milliseconds")?;
@@ -316,6 +344,23 @@ impl Config {
 /// each slot: a small bound keeps that item and expression small.
 pub const MAX_LIVE_CODES: u32 = 10;
 
+/// `USERS_TABLE`, `TOKENS_TABLE`, `ROOMS_TABLE`. Outside Lambda an unset name is the local
+/// stack's; inside Lambda (deployed, or `sam local`) every name must be set, as the template
+/// does: a function that fell back to `UsersTable` would read and write whatever table of that
+/// name the account holds, or fail on every request instead of at its cold start.
+fn tables(in_lambda: bool, var: impl Fn(&str) -> Option<String>) -> Result<Tables, String> {
+    let mut t = Tables::local("");
+    for (name, slot) in [("USERS_TABLE", &mut t.users), ("TOKENS_TABLE", &mut t.tokens), ("ROOMS_TABLE", &mut t.rooms)]
+    {
+        match var(name) {
+            Some(v) => *slot = v,
+            None if in_lambda => return Err(format!("{name} must be set inside Lambda (template.yaml sets it)")),
+            None => {}
+        }
+    }
+    Ok(t)
+}
+
 /// `SNS_VERIFY`: `on` or `off`. Off lets anyone log in as any snsid, so it is refused inside a
 /// Lambda runtime (deployed, or `sam local`): a mistaken environment variable must not open
 /// every third-party account.
@@ -357,6 +402,23 @@ mod tests {
         assert!(sns_verify("false", true).is_err());
         assert!(sns_verify("maybe", false).is_err());
         assert!(Config::default().sns.verify, "on unless switched off");
+    }
+
+    #[test]
+    fn table_names_fall_back_to_the_local_stack_only_outside_lambda() {
+        let none = |_: &str| None;
+        assert_eq!(tables(false, none).unwrap().users, "UsersTable");
+        let err = tables(true, none).unwrap_err();
+        assert!(err.contains("USERS_TABLE"), "{err}");
+        let all = |name: &str| Some(format!("stack-{name}"));
+        let t = tables(true, all).unwrap();
+        assert_eq!(
+            (t.users.as_str(), t.tokens.as_str(), t.rooms.as_str()),
+            ("stack-USERS_TABLE", "stack-TOKENS_TABLE", "stack-ROOMS_TABLE")
+        );
+        let no_rooms = |name: &str| (name != "ROOMS_TABLE").then(|| "x".to_owned());
+        assert!(tables(true, no_rooms).unwrap_err().contains("ROOMS_TABLE"));
+        assert_eq!(tables(false, no_rooms).unwrap().rooms, "RoomsTable");
     }
 
     #[test]

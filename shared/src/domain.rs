@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::validate::ProfileInput;
+use crate::validate::{ProfileInput, Username};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -25,6 +25,9 @@ pub struct User {
     pub token_epoch: u64,
     /// Optimistic-concurrency counter: every write of the record requires the version it read.
     pub version: u64,
+    /// Keys of the identity claims (verified phone, third-party ids) this account holds, so
+    /// that PhoneBind can release the old phone and deletion every claim, without a scan.
+    pub claims: Vec<String>,
 }
 
 impl User {
@@ -47,7 +50,13 @@ impl User {
             roomid,
             token_epoch: 0,
             version: 0,
+            claims: Vec::new(),
         }
+    }
+
+    /// The account's name, as the store's keys take it.
+    pub fn username_key(&self) -> Username {
+        Username::of_record(&self.username)
     }
 
     /// Overwrites the profile fields the input carries; absent ones stay as they are.

@@ -4,6 +4,10 @@
 
 use std::borrow::Cow;
 
+/// `Retry-After` of a 503: a stalled dependency is usually back within seconds, and an app
+/// that waits this long spreads its retries instead of hammering a recovering table.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 2;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The body is not a JSON object (or not UTF-8, or not JSON at all).
@@ -41,15 +45,34 @@ pub enum ApiError {
     /// A paid or abusable channel's limit (SMS sends per phone and per source IP).
     #[error("rate limited ({id}) for {retry_after} s")]
     RateLimited { id: &'static str, retry_after: u64 },
+    /// `page * pageSize` beyond the depth a page number may reach: the `after` cursor serves
+    /// any depth without reading the rooms before it.
+    #[error("page too deep, use the after cursor")]
+    UseCursor { max_offset: u64 },
+    #[error("room quota of {limit} reached")]
+    RoomQuota { limit: u32 },
     #[error("captcha wrong, used, expired or dead")]
     InvalidCaptcha,
     /// The phone's live codes have had all their tries: only a new code can be tried.
     #[error("captcha tries used up")]
     CaptchaTriesUsedUp,
+    /// PasswordReset: the captcha proved the phone, but no account holds it as verified phone.
+    #[error("no account holds this verified phone")]
+    NoAccount,
+    /// AccountDelete without the proof the account needs: its password, a captcha for its
+    /// verified phone, or (neither) a token younger than the re-authentication window.
+    #[error("a fresh login is required")]
+    ReauthRequired,
     #[error("upstream provider failed: {0}")]
     BadGateway(String),
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// A stored item lacks an attribute its kind is always written with, or holds it in the
+    /// wrong type: served as is it would be user 0 or token epoch 0. The log names the item's
+    /// key (phones, third-party ids and token hashes only by a digest) and the attribute,
+    /// never a value.
+    #[error("corrupt item {key}: attribute {attribute} missing or malformed")]
+    CorruptItem { key: String, attribute: String },
     // Only API Gateway gives the answers below (see [`gateway_responses`]); a function never does.
     /// A 4xx of API Gateway that no more specific answer covers (e.g. an `Authorization` header
     /// it takes for a malformed AWS signature).
@@ -100,21 +123,25 @@ impl ApiError {
 
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::MalformedBody(_) | ApiError::MissingField { .. } | ApiError::InvalidField { .. } => 400,
+            ApiError::MalformedBody(_)
+            | ApiError::MissingField { .. }
+            | ApiError::InvalidField { .. }
+            | ApiError::UseCursor { .. } => 400,
             ApiError::Unauthorized
             | ApiError::BadCredentials
             | ApiError::InvalidCaptcha
             | ApiError::CaptchaTriesUsedUp
+            | ApiError::ReauthRequired
             | ApiError::ProviderRejected(_) => 401,
             ApiError::GatewayRefused => 400,
             ApiError::Forbidden | ApiError::Blocked => 403,
-            ApiError::NotFound(_) | ApiError::NoRoute => 404,
-            ApiError::Taken { .. } | ApiError::Contended => 409,
+            ApiError::NotFound(_) | ApiError::NoRoute | ApiError::NoAccount => 404,
+            ApiError::Taken { .. } | ApiError::Contended | ApiError::RoomQuota { .. } => 409,
             ApiError::BodyTooLarge(_) => 413,
             ApiError::LockedOut { .. } | ApiError::RateLimited { .. } => 429,
             ApiError::GatewayError => 500,
             ApiError::BadGateway(_) | ApiError::FunctionFailed => 502,
-            ApiError::Unavailable(_) => 503,
+            ApiError::Unavailable(_) | ApiError::CorruptItem { .. } => 503,
             ApiError::FunctionTimeout => 504,
         }
     }
@@ -138,8 +165,13 @@ impl ApiError {
             ApiError::RateLimited { id, .. } => (*id).into(),
             ApiError::InvalidCaptcha => "invalid_captcha".into(),
             ApiError::CaptchaTriesUsedUp => "captcha_tries_used_up".into(),
+            ApiError::NoAccount => "no_account".into(),
+            ApiError::ReauthRequired => "reauth_required".into(),
+            ApiError::UseCursor { .. } => "use_cursor".into(),
+            ApiError::RoomQuota { .. } => "room_quota".into(),
             ApiError::BadGateway(_) => "provider_error".into(),
             ApiError::Unavailable(_) => "service_unavailable".into(),
+            ApiError::CorruptItem { .. } => "corrupt_item".into(),
             ApiError::GatewayRefused => "bad_request".into(),
             ApiError::Blocked => "request_blocked".into(),
             ApiError::FunctionFailed => "function_error".into(),
@@ -167,8 +199,15 @@ impl ApiError {
             ApiError::RateLimited { retry_after, .. } => format!("请求过于频繁，请在 {retry_after} 秒后重试"),
             ApiError::InvalidCaptcha => "验证码错误或已失效".into(),
             ApiError::CaptchaTriesUsedUp => "验证码尝试次数已用完，请重新获取".into(),
+            ApiError::NoAccount => "该手机号未绑定任何账号".into(),
+            ApiError::ReauthRequired => "请先验证身份（密码、短信验证码，或重新登录）后再操作".into(),
+            ApiError::UseCursor { max_offset } => {
+                format!("页码过深：page × pageSize 不能超过 {max_offset}，请用上一页返回的 next 作为 after 继续翻页")
+            }
+            ApiError::RoomQuota { limit } => format!("每个用户最多拥有 {limit} 个房间"),
             ApiError::BadGateway(_) => "第三方服务响应异常，请稍后重试".into(),
             ApiError::Unavailable(_) => "服务暂时不可用，请稍后重试".into(),
+            ApiError::CorruptItem { .. } => "数据异常，已记录，请稍后重试或联系客服".into(),
             ApiError::GatewayRefused => "请求无效，请检查请求地址、方法和请求头".into(),
             ApiError::Blocked => "请求被安全策略拦截".into(),
             ApiError::FunctionFailed => "服务处理异常，请稍后重试".into(),
@@ -183,6 +222,7 @@ impl ApiError {
             ApiError::MissingField { field } | ApiError::InvalidField { field, .. } | ApiError::Taken { field } => {
                 Some(field)
             }
+            ApiError::UseCursor { .. } => Some("page"),
             _ => None,
         }
     }
@@ -190,6 +230,9 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::LockedOut { retry_after } | ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            // Every 503 carries it, so an app has one rule; a corrupt item needs an operator, and
+            // the app's backoff keeps its retries cheap meanwhile.
+            ApiError::Unavailable(_) | ApiError::CorruptItem { .. } => Some(UNAVAILABLE_RETRY_AFTER),
             _ => None,
         }
     }

@@ -10,16 +10,20 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod deadlines;
 pub mod domain;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod metrics;
 pub mod phone;
+pub mod secrets;
 #[cfg(feature = "sms")]
 pub mod sms;
 #[cfg(feature = "sns-providers")]
 pub mod social;
 pub mod store;
+pub mod tls;
 pub mod validate;
 
 pub use config::Config;

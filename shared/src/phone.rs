@@ -65,6 +65,31 @@ mod tests {
     }
 
     #[test]
+    fn a_mainland_mobile_is_11_digits_starting_13_to_19() {
+        assert!(is_mainland_mobile("13800138000") && is_mainland_mobile("19912345678"));
+        for bad in ["12800138000", "1380013800", "138001380000", "23800138000", "1380013800x"] {
+            assert!(!is_mainland_mobile(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_plus_number_needs_an_allowed_country_and_8_to_15_digits() {
+        let only_86 = vec!["86".to_owned()];
+        assert!(Phone::parse("+85291234567", &only_86).is_err(), "852 not allowed");
+        assert!(Phone::parse("13800138000", &["852".to_owned()]).is_err(), "a bare mobile is a mainland one");
+        assert!(Phone::parse("+8521234", &allowed()).is_err(), "7 digits");
+        assert!(Phone::parse(&format!("+852{}", "1".repeat(13)), &allowed()).is_err(), "16 digits");
+        assert!(Phone::parse("+8612800138000", &allowed()).is_err(), "+86 holds a mainland mobile");
+    }
+
+    #[test]
+    fn masked_shows_three_and_four_digits() {
+        assert_eq!(Phone::parse("+85291234567", &allowed()).unwrap().masked(), "912****4567");
+        assert_eq!(Phone::parse("+85212345", &allowed()).unwrap().masked(), "123****", "short: no tail");
+        assert_eq!(Phone::parse("13800138000", &allowed()).unwrap().national(), "13800138000");
+    }
+
+    #[test]
     fn normalises_and_refuses() {
         assert_eq!(Phone::parse("13800138000", &allowed()).unwrap().e164, "+8613800138000");
         assert_eq!(Phone::parse("+8613800138000", &allowed()).unwrap().masked(), "138****8000");

@@ -1,9 +1,7 @@
 //! Sending SMS through SNS `Publish` (only functions built with the `sms` feature link it).
 
-use std::time::Duration;
-
-use aws_sdk_sns::config::timeout::TimeoutConfig;
-use aws_sdk_sns::error::DisplayErrorContext;
+use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 
 use crate::config::SmsConfig;
@@ -15,11 +13,7 @@ pub struct SmsSender {
 
 impl SmsSender {
     pub fn new(sdk: &aws_config::SdkConfig, _cfg: &SmsConfig) -> Self {
-        // A stuck SNS call must end well inside the Lambda timeout, as a 503.
-        let conf = aws_sdk_sns::config::Builder::from(sdk)
-            .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(5)).build())
-            .build();
-        SmsSender { client: aws_sdk_sns::Client::from_conf(conf) }
+        SmsSender { client: aws_sdk_sns::Client::from_conf(crate::deadlines::sns(sdk)) }
     }
 
     pub fn from_client(client: aws_sdk_sns::Client) -> Self {
@@ -41,6 +35,21 @@ impl SmsSender {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| ApiError::Unavailable(format!("sns publish: {}", DisplayErrorContext(e))))
+            .map_err(|e| ApiError::Unavailable(format!("sns publish: {}", failure_kind(&e))))
+    }
+}
+
+/// What went wrong, without SNS's message text: that can quote the phone number
+/// ("Invalid parameter: PhoneNumber Reason: +86... is not valid"), and no log line may hold one.
+fn failure_kind<R>(err: &SdkError<PublishError, R>) -> String {
+    match err {
+        SdkError::ServiceError(e) => format!("service error {}", e.err().code().unwrap_or("without code")),
+        SdkError::TimeoutError(_) => "timeout".into(),
+        SdkError::DispatchFailure(e) if e.is_timeout() => "timeout (dispatch)".into(),
+        SdkError::DispatchFailure(e) if e.is_io() => "connection failed".into(),
+        SdkError::DispatchFailure(_) => "dispatch failure".into(),
+        SdkError::ResponseError(_) => "unreadable response".into(),
+        SdkError::ConstructionFailure(_) => "request construction".into(),
+        _ => "unknown failure".into(),
     }
 }

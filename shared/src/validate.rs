@@ -87,25 +87,52 @@ pub const SNSID_MAX: usize = 128;
 /// Provider access tokens are opaque; WeChat's run to about 150 characters.
 pub const ACCESS_TOKEN_MAX: usize = 1024;
 
+/// A username that went through [`username`] or [`username_key`] (NFKC-normalised, not blank,
+/// within the length, no control characters), or is an account's stored name: the only thing
+/// the store makes `username#` and `lockout#` keys of, so no unchecked string becomes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    /// An account's name as stored: it was a checked `Username` when the account took it.
+    pub(crate) fn of_record(name: &str) -> Self {
+        Username(name.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl AsRef<str> for Username {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A username being claimed (Register, rename, SnsLogin's wish): NFKC-normalised first, so a
 /// fullwidth or compatibility copy of a name is that name, then Django's rule, Unicode letters
 /// allowed: letters, digits and `@ . + - _`.
-pub fn username(fields: &Fields, field: &'static str) -> Result<String, ApiError> {
+pub fn username(fields: &Fields, field: &'static str) -> Result<Username, ApiError> {
     let name = username_key(fields, field)?;
-    check_username(field, &name)?;
+    check_username(field, name.as_str())?;
     Ok(name)
 }
 
 /// A username being looked up (Login, password change): normalised like a claimed one, so the
 /// look-alike reaches the same account, but not held to the character rule (no such name can
 /// exist; it gets the same 401 after the same work as any unknown name).
-pub fn username_key(fields: &Fields, field: &'static str) -> Result<String, ApiError> {
+pub fn username_key(fields: &Fields, field: &'static str) -> Result<Username, ApiError> {
     let raw = fields.required_text(field, USERNAME_MAX)?;
     let name: String = raw.nfkc().collect();
     if name.chars().count() > USERNAME_MAX {
         return Err(ApiError::invalid(field, format!("长度不能超过 {USERNAME_MAX} 个字符")));
     }
-    Ok(name)
+    Ok(Username(name))
 }
 
 pub fn check_username(field: &'static str, name: &str) -> Result<(), ApiError> {
@@ -168,14 +195,30 @@ pub fn is_format_char(c: char) -> bool {
         .is_ok()
 }
 
+/// A third-party user id that [`snsid`] checked: the only thing the store makes an `sns#` key of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snsid(String);
+
+impl Snsid {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Snsid {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A third-party user id (openid, uid): letters, digits, `-` and `_`, like every provider's. It
 /// becomes part of a DynamoDB key.
-pub fn snsid(fields: &Fields, field: &'static str) -> Result<String, ApiError> {
+pub fn snsid(fields: &Fields, field: &'static str) -> Result<Snsid, ApiError> {
     let id = fields.required_text(field, SNSID_MAX)?;
     if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return Err(ApiError::invalid(field, "只能包含字母、数字、- 和 _"));
     }
-    Ok(id)
+    Ok(Snsid(id))
 }
 
 /// A provider's opaque access token: printable ASCII without spaces, since it travels in a URL
@@ -343,6 +386,7 @@ mod tests {
             map.insert("username".into(), name.into());
             username(&Fields::from_map(map), "username")
         };
+        let get = |name: &str| get(name).map(Username::into_string);
         assert_eq!(get("ｎｆ２ｃ４").unwrap(), "nf2c4");
         assert_eq!(get("\u{FB01}le").unwrap(), "file");
         assert_eq!(get("x\u{00B2}").unwrap(), "x2");
@@ -369,6 +413,154 @@ mod tests {
         assert!(check_http_url("icon", "https://cdn.example.com/a.png").is_ok());
         for bad in ["javascript:alert(1)", "data:image/png;base64,xx", "https://", "ftp://x/y", "http://a b"] {
             assert!(check_http_url("icon", bad).is_err(), "{bad}");
+        }
+    }
+
+    fn fields(json: Value) -> Fields {
+        match json {
+            Value::Object(map) => Fields::from_map(map),
+            other => panic!("{other}"),
+        }
+    }
+
+    fn refused(result: Result<impl std::fmt::Debug, ApiError>) -> String {
+        result.map(|v| panic!("accepted: {v:?}")).unwrap_err().id().into_owned()
+    }
+
+    #[test]
+    fn a_body_is_utf8_json_object_or_nothing() {
+        assert!(!Fields::parse(b"  ").unwrap().contains("x"), "an empty body is no fields");
+        assert_eq!(refused(Fields::parse(b"\xff")), "malformed_body");
+        assert_eq!(refused(Fields::parse(b"[1]")), "malformed_body");
+        assert_eq!(refused(Fields::parse(b"{\"a\":")), "malformed_body");
+        assert!(Fields::parse(br#"{"a":1}"#).unwrap().contains("a"));
+    }
+
+    #[test]
+    fn text_takes_integers_but_not_floats_and_never_control_characters() {
+        let f = fields(serde_json::json!({"age": 25, "f": 25.0, "b": true, "c": "a\u{0}b", "n": null, "long": "ab"}));
+        assert_eq!(f.optional_text("age", 3).unwrap().as_deref(), Some("25"));
+        assert_eq!(refused(f.optional_text("f", 9)), "invalid_f");
+        assert_eq!(refused(f.optional_text("b", 9)), "invalid_b");
+        assert_eq!(refused(f.optional_text("c", 9)), "invalid_c");
+        assert_eq!(refused(f.optional_text("long", 1)), "invalid_long", "longer than the limit");
+        assert_eq!(f.optional_text("n", 9).unwrap(), None, "null is absent");
+    }
+
+    #[test]
+    fn required_text_is_present_and_not_blank() {
+        let f = fields(serde_json::json!({"blank": "  ", "ok": "x"}));
+        assert_eq!(refused(f.required_text("blank", 9)), "invalid_blank");
+        assert_eq!(refused(f.required_text("absent", 9)), "missing_absent");
+        assert_eq!(f.required_text("ok", 9).unwrap(), "x");
+    }
+
+    #[test]
+    fn booleans_are_booleans_or_their_words() {
+        let f = fields(serde_json::json!({"t": "true", "f": false, "one": 1, "yes": "yes"}));
+        assert_eq!(f.optional_bool("t").unwrap(), Some(true));
+        assert_eq!(f.optional_bool("f").unwrap(), Some(false));
+        assert_eq!(f.optional_bool("absent").unwrap(), None);
+        assert_eq!(refused(f.optional_bool("one")), "invalid_one");
+        assert_eq!(refused(f.optional_bool("yes")), "invalid_yes");
+    }
+
+    #[test]
+    fn usernames_being_claimed_follow_the_character_rule_and_lookups_do_not() {
+        let f = fields(serde_json::json!({"u": "a b", "ok": "a.b+c-d_e@f", "long": "x".repeat(USERNAME_MAX + 1)}));
+        assert_eq!(refused(username(&f, "u")), "invalid_u");
+        assert_eq!(username_key(&f, "u").unwrap().as_str(), "a b", "looked up, never found");
+        assert_eq!(username(&f, "ok").unwrap().as_str(), "a.b+c-d_e@f");
+        assert_eq!(refused(username_key(&f, "long")), "invalid_long");
+    }
+
+    #[test]
+    fn snsids_are_ascii_letters_digits_dash_underscore() {
+        let f = fields(
+            serde_json::json!({"ok": "oXyZ-1_2", "slash": "a/b", "hash": "a#b", "long": "a".repeat(SNSID_MAX + 1)}),
+        );
+        assert_eq!(snsid(&f, "ok").unwrap().as_str(), "oXyZ-1_2");
+        for bad in ["slash", "hash", "long"] {
+            assert_eq!(refused(snsid(&f, bad)), format!("invalid_{bad}"), "a key separator or overlong id");
+        }
+        assert_eq!(refused(snsid(&f, "absent")), "missing_absent");
+    }
+
+    #[test]
+    fn access_tokens_are_visible_ascii() {
+        let f = fields(serde_json::json!({"ok": "AbC.123-_~", "space": "a b", "wide": "ａ"}));
+        assert_eq!(access_token(&f, "ok").unwrap(), "AbC.123-_~");
+        assert_eq!(refused(access_token(&f, "space")), "invalid_space");
+        assert_eq!(refused(access_token(&f, "wide")), "invalid_wide");
+    }
+
+    #[test]
+    fn new_passwords_have_a_minimum_and_attempts_only_need_to_exist() {
+        let f = fields(
+            serde_json::json!({"short": "1234567", "ok": "12345678", "empty": "", "long": "p".repeat(PASSWORD_MAX + 1)}),
+        );
+        assert_eq!(refused(password(&f, "short")), "invalid_short");
+        assert_eq!(password(&f, "ok").unwrap(), "12345678");
+        assert_eq!(password_attempt(&f, "short").unwrap(), "1234567", "an old shorter password still logs in");
+        assert_eq!(refused(password_attempt(&f, "empty")), "invalid_empty");
+        assert_eq!(refused(password_attempt(&f, "long")), "invalid_long", "argon2 never gets unbounded input");
+        assert_eq!(refused(password(&f, "absent")), "missing_absent");
+    }
+
+    fn profile(json: Value) -> Result<ProfileInput, ApiError> {
+        ProfileInput::parse(&fields(json), false)
+    }
+
+    #[test]
+    fn a_nickname_is_required_on_creation_never_blank_and_free_of_format_characters() {
+        assert_eq!(refused(ProfileInput::parse(&fields(serde_json::json!({})), true)), "missing_nickname");
+        assert!(profile(serde_json::json!({})).unwrap().nickname.is_none(), "optional on update");
+        assert_eq!(refused(profile(serde_json::json!({"nickname": " "}))), "invalid_nickname");
+        assert_eq!(refused(profile(serde_json::json!({"nickname": "a\u{200B}b"}))), "invalid_nickname");
+    }
+
+    #[test]
+    fn sex_is_0_1_or_2() {
+        for ok in ["0", "1", "2"] {
+            assert_eq!(profile(serde_json::json!({"sex": ok})).unwrap().sex.as_deref(), Some(ok));
+        }
+        assert_eq!(profile(serde_json::json!({"sex": 1})).unwrap().sex.as_deref(), Some("1"));
+        for bad in [serde_json::json!("3"), serde_json::json!("m"), serde_json::json!(""), serde_json::json!("10")] {
+            assert_eq!(refused(profile(serde_json::json!({"sex": bad}))), "invalid_sex");
+        }
+    }
+
+    #[test]
+    fn age_is_empty_or_0_to_150() {
+        for ok in ["", "0", "150"] {
+            assert_eq!(profile(serde_json::json!({"age": ok})).unwrap().age.as_deref(), Some(ok));
+        }
+        for bad in ["151", "-1", "1a", "+5"] {
+            assert_eq!(refused(profile(serde_json::json!({"age": bad}))), "invalid_age", "{bad}");
+        }
+    }
+
+    #[test]
+    fn profile_email_is_empty_or_an_address() {
+        assert!(profile(serde_json::json!({"email": ""})).is_ok());
+        assert_eq!(refused(profile(serde_json::json!({"email": "a@b"}))), "invalid_email");
+    }
+
+    #[test]
+    fn contact_phone_is_digits_spaces_dashes_and_a_leading_plus() {
+        for ok in ["", "+86 138-0013-8000", "010 1234"] {
+            assert!(profile(serde_json::json!({"phone": ok})).is_ok(), "{ok}");
+        }
+        for bad in ["+", "1+2", "tel:1", "１２３"] {
+            assert_eq!(refused(profile(serde_json::json!({"phone": bad}))), "invalid_phone", "{bad}");
+        }
+    }
+
+    #[test]
+    fn place_and_career_are_short_text() {
+        let long = "x".repeat(SHORT_TEXT_MAX + 1);
+        for field in ["country", "province", "city", "career"] {
+            assert_eq!(refused(profile(serde_json::json!({field: long}))), format!("invalid_{field}"));
         }
     }
 

@@ -2,7 +2,10 @@
 //! the shared DynamoDB Local), reached over real HTTP. `make test` starts the emulators and
 //! exports their endpoints.
 
+pub mod load;
+pub mod recorder;
 pub mod replay;
+pub mod rie;
 pub mod stand_in;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -104,7 +107,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
         "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `make test`, which starts DynamoDB Local"
     );
-    aws_config::load_from_env().await
+    shared::tls::sdk_loader().load().await
 }
 
 impl TestApi {
@@ -121,8 +124,12 @@ impl TestApi {
     }
 
     pub async fn serve(ctx: Context) -> Self {
+        // The suite's log lines go to stdout like a function's, and `make test` scans them
+        // (scripts/scan-logs.sh): no phone number, token, code or password may be in one.
+        shared::context::init_tracing();
         let template = Template::load(&Template::default_path()).expect("template.yaml");
-        local_api::tables::create_all(ctx.store.client(), &template, ctx.store.tables()).await.expect("create tables");
+        let setup = local_api::tables::setup_client(ctx.store.client());
+        local_api::tables::create_all(&setup, &template, ctx.store.tables()).await.expect("create tables");
         let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -228,6 +235,13 @@ impl TestApi {
         out.sort();
         out
     }
+}
+
+/// Creates a secret in moto's Secrets Manager (the stack's) and returns its ARN.
+pub async fn create_secret(name: &str, value: &str) -> String {
+    let client = aws_sdk_secretsmanager::Client::new(&sdk_config().await);
+    let out = client.create_secret().name(name).secret_string(value).send().await.expect("moto create_secret");
+    out.arn().expect("an ARN").to_owned()
 }
 
 /// A mainland mobile number no other test (or process) uses, as typed and in E.164.

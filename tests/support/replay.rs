@@ -20,6 +20,7 @@ pub const SEQUENCE: &[(&str, u16)] = &[
     ("rooms-delete", 204),
     ("rooms-options", 204),
     ("user_info", 200),
+    ("user_info-get", 200),
     ("user_info-options", 204),
     ("user_icon", 200),
     ("user_icon-options", 204),
@@ -29,11 +30,22 @@ pub const SEQUENCE: &[(&str, u16)] = &[
     ("logout-options", 204),
     ("phone_captcha", 200),
     ("phone_captcha-options", 204),
-    // Uses the code phone_captcha sent, read back from moto.
+    // Uses the code phone_captcha sent, read back from moto: account 2, verified phone.
     ("phone_login", 200),
-    // Verified against a stand-in WeChat (see `stand_in_wechat`).
+    // A new code for that phone (the used one is gone, so no resend wait) resets account 2's
+    // password.
+    ("phone_captcha-reset", 200),
+    ("password_reset", 200),
+    ("password_reset-options", 204),
+    // A code for a second phone, bound to account 2 with the token the reset issued.
+    ("phone_captcha-bind", 200),
+    ("phone_bind", 200),
+    ("phone_bind-options", 204),
+    // Verified against a stand-in WeChat (see `stand_in_wechat`): account 3.
     ("sns_login", 201),
     ("sns_login-options", 204),
+    // Account 3 has no password and no phone: its minutes-old token is the re-authentication.
+    ("account_delete", 204),
 ];
 
 /// The token the sample files carry; replaced by the live one before each call.
@@ -42,6 +54,8 @@ pub const SAMPLE_TOKEN: &str = "8ca6dd209e7f780229cdee74ef525dfe";
 /// recorded for that phone, as the phone would have received it.
 pub const SAMPLE_CAPTCHA: &str = "123456";
 pub const SAMPLE_PHONE: &str = "+8613800138000";
+/// The phone the phone_bind sample binds.
+pub const SAMPLE_BIND_PHONE: &str = "+8613800138001";
 
 pub fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
@@ -65,14 +79,15 @@ pub fn event_files() -> Vec<String> {
     files
 }
 
-/// The sample event `stem`, carrying `token` instead of the sample token (and, for
-/// phone_login, the code last sent to the sample phone instead of the sample code).
+/// The sample event `stem`, carrying `token` instead of the sample token (and, for the events
+/// that take a captcha, the code last sent to their phone instead of the sample code).
 pub async fn event(stem: &str, token: &str) -> String {
     let raw = std::fs::read_to_string(events_dir().join(format!("{stem}.json")))
         .unwrap_or_else(|e| panic!("events/{stem}.json: {e}"))
         .replace(SAMPLE_TOKEN, token);
-    if stem == "phone_login" {
-        return raw.replace(SAMPLE_CAPTCHA, &crate::latest_code(SAMPLE_PHONE).await);
+    if raw.contains("captcha") {
+        let phone = if raw.contains(&SAMPLE_BIND_PHONE[3..]) { SAMPLE_BIND_PHONE } else { SAMPLE_PHONE };
+        return raw.replace(SAMPLE_CAPTCHA, &crate::latest_code(phone).await);
     }
     raw
 }

@@ -1,7 +1,9 @@
-use shared::{Context, Function};
+use shared::handlers::Logout;
+use shared::Context;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let ctx = Context::from_env().await?;
-    lambda_http::run(shared::http::service(ctx, Function::Logout)).await
+    // Only Logout's own handlers: the binary links no other function's code.
+    lambda_http::run(shared::http::service::<Logout>(ctx)).await
 }

@@ -1,7 +1,11 @@
-use shared::{Context, Function};
+use shared::handlers::PhoneLogin;
+use shared::Context;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let ctx = Context::from_env().await?;
-    lambda_http::run(shared::http::service(ctx, Function::PhoneLogin)).await
+    // Hashes captcha codes: never with the public development key inside Lambda.
+    shared::secrets::require_captcha_secret(&ctx.config)?;
+    // Only PhoneLogin's own handlers: the binary links no other function's code.
+    lambda_http::run(shared::http::service::<PhoneLogin>(ctx)).await
 }

@@ -1,7 +1,9 @@
-use shared::{Context, Function};
+use shared::handlers::SnsLogin;
+use shared::Context;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let ctx = Context::from_env().await?;
-    lambda_http::run(shared::http::service(ctx, Function::SnsLogin)).await
+    // Only SnsLogin's own handlers: the binary links no other function's code.
+    lambda_http::run(shared::http::service::<SnsLogin>(ctx)).await
 }

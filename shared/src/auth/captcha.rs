@@ -4,7 +4,20 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::ApiError;
+use crate::store::captcha::Matched;
+use crate::{clock, ApiError, Context};
+
+/// Checks the code sent to `phone_e164`: the one check every endpoint that takes a captcha goes
+/// through (PhoneLogin, PhoneBind, PasswordReset, AccountDelete). The try is counted before the
+/// comparison (see `Store::try_captcha`); a match is not used up here: the caller puts
+/// `Matched::consume` into the transaction of the change it grants, so a refused change (409,
+/// 404 `no_account`, an outage) leaves the code usable and two concurrent uses cannot both win.
+pub async fn redeem(ctx: &Context, phone_e164: &str, code: &str) -> Result<Matched, ApiError> {
+    check_format(code)?;
+    let cfg = &ctx.config.sms;
+    let hash = digest(cfg.code_secret.expose(), phone_e164, code);
+    ctx.store.try_captcha(phone_e164, &hash, cfg, clock::now_unix()).await
+}
 
 pub fn generate() -> Result<String, ApiError> {
     // Rejection sampling: 4_294_000_000 is the largest multiple of 10^6 below 2^32, so every

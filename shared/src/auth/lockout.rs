@@ -17,6 +17,7 @@ use crate::auth::passwords;
 use crate::config::LockoutPolicy;
 use crate::store::lockout::{LoginAttempt, LoginFailures};
 use crate::store::Credentials;
+use crate::validate::Username;
 use crate::{clock, ApiError, Context};
 
 /// Compare-and-set rounds before giving up on a state that keeps changing under us (each lost
@@ -73,7 +74,7 @@ async fn reserve(ctx: &Context, attempt: &LoginAttempt<'_>) -> Result<u64, ApiEr
 /// usernames and wrong passwords give the same 401 after the same work.
 pub async fn check_password(
     ctx: &Context,
-    username: &str,
+    username: &Username,
     source_ip: &str,
     password: String,
 ) -> Result<Credentials, ApiError> {

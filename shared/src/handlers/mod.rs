@@ -2,9 +2,12 @@
 //! validation comes first (no store round trip for bad input), then authentication, then the
 //! store.
 
+pub mod account_delete;
 pub mod login;
 pub mod logout;
 pub mod options;
+pub mod password_reset;
+pub mod phone_bind;
 #[cfg(feature = "sms")]
 pub mod phone_captcha;
 pub mod phone_login;
@@ -17,7 +20,50 @@ pub mod user_info;
 pub mod user_password;
 
 use crate::domain::User;
-use crate::http::ApiResponse;
+use crate::http::routes::{Function, Handler};
+use crate::http::{ApiRequest, ApiResponse, Endpoints};
+use crate::{ApiError, ApiResult, Context};
+
+/// `pub struct Name;` implementing [`Endpoints`] for `Function::Name`: which handler answers
+/// which of its routes (`OPTIONS` is answered before, the same way for every function).
+macro_rules! endpoints {
+    ($(#[$attr:meta])* $function:ident { $($handler:ident => $code:path),+ $(,)? }) => {
+        $(#[$attr])*
+        pub struct $function;
+        $(#[$attr])*
+        impl Endpoints for $function {
+            const FUNCTION: Function = Function::$function;
+            async fn call(ctx: &Context, handler: Handler, req: ApiRequest) -> ApiResult {
+                match handler {
+                    $(Handler::$handler => $code(ctx, req).await,)+
+                    // `route_of` hands a function its own routes only.
+                    _ => Err(ApiError::NoRoute),
+                }
+            }
+        }
+    };
+}
+
+// One line per function; a new function adds its line here and its arm in `http::respond`.
+endpoints!(Register { Register => register::handle });
+endpoints!(Login { Login => login::handle });
+endpoints!(Logout { Logout => logout::handle });
+endpoints!(UserInfo { UserInfo => user_info::handle, UserGet => user_info::get });
+endpoints!(UserIcon { UserIcon => user_icon::handle });
+endpoints!(UserPassword { UserPassword => user_password::handle });
+endpoints!(Rooms {
+    RoomsList => rooms::list,
+    RoomGet => rooms::get,
+    RoomCreate => rooms::create,
+    RoomUpdate => rooms::update,
+    RoomDelete => rooms::delete,
+});
+endpoints!(#[cfg(feature = "sms")] PhoneCaptcha { PhoneCaptcha => phone_captcha::handle });
+endpoints!(PhoneLogin { PhoneLogin => phone_login::handle });
+endpoints!(#[cfg(feature = "sns-providers")] SnsLogin { SnsLogin => sns_login::handle });
+endpoints!(PhoneBind { PhoneBind => phone_bind::handle });
+endpoints!(PasswordReset { PasswordReset => password_reset::handle });
+endpoints!(AccountDelete { AccountDelete => account_delete::handle });
 
 /// The answer of every endpoint that returns an account: user fields plus the token.
 pub fn user_response(msg: &'static str, user: &User, token: &str) -> ApiResponse {

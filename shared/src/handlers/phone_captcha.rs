@@ -18,7 +18,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let new = NewCode {
         phone: &phone.e164,
         source_ip: req.source_ip(),
-        code_hash: captcha::digest(&cfg.code_secret, &phone.e164, &code),
+        code_hash: captcha::digest(cfg.code_secret.expose(), &phone.e164, &code),
         now: clock::now_unix(),
     };
     let reserved = ctx.store.reserve_sms(&new, cfg).await?;
@@ -26,6 +26,8 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let text = cfg.message_template.replace("{code}", &code);
     if let Err(err) = ctx.sms.send(&phone.e164, &text).await {
         // The SMS never left: the phone keeps its slot and its daily allowance.
+        crate::metrics::count(crate::metrics::Metric::CaptchaFailed);
+        crate::metrics::count(crate::metrics::Metric::ProviderFailure);
         if let Err(release) = ctx.store.release_sms(&new, &reserved, cfg).await {
             tracing::error!(error = %release, "could not release an unsent SMS reservation");
         }

@@ -9,7 +9,7 @@ use crate::domain::User;
 use crate::http::ApiRequest;
 use crate::phone::Phone;
 use crate::store::Claim;
-use crate::{clock, ApiError, ApiResult, Context};
+use crate::{ApiError, ApiResult, Context};
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let body = req.fields()?;
@@ -26,13 +26,12 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let phone = Phone::parse(&raw_phone, &cfg.allowed_countries)?;
     captcha::check_format(&code)?;
 
-    let hash = captcha::digest(&cfg.code_secret, &phone.e164, &code);
-    let matched = ctx.store.try_captcha(&phone.e164, &hash, cfg, clock::now_unix()).await?;
+    let matched = captcha::redeem(ctx, &phone.e164, &code).await?;
 
     let mut draft = User::new(0, String::new(), "0", 0, String::new());
     draft.nickname = phone.masked();
     draft.phone = phone.e164.clone();
-    let claim = Claim::phone(&phone.e164);
+    let claim = Claim::phone(&phone);
     // The code is used up in the transaction that writes the login, so a login that fails
     // leaves it usable, and of two concurrent uses exactly one logs in.
     let login = accounts::login_with_claim(ctx, &claim, Wish::Numbered("phone"), draft, Some(&matched.consume)).await?;

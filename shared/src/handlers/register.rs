@@ -15,7 +15,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     // Numbers and the hash are independent: one round trip of latency for all three.
     let (pk, roomid, hash) =
         tokio::try_join!(ctx.store.next_user_pk(), ctx.store.next_room_number(), passwords::hash(password))?;
-    let mut user = User::new(pk, username, "0", roomid, clock::now_rfc3339_micros());
+    let mut user = User::new(pk, username.into_string(), "0", roomid, clock::now_rfc3339_micros());
     user.apply(&profile);
     let (token, record) = session::new_token(ctx, pk, user.token_epoch)?;
     ctx.store.create_user(&user, Some(&hash), &[], &token.hash, &record, None).await?;

@@ -6,11 +6,14 @@ use serde_json::Value;
 use crate::auth::session::{self, Session};
 use crate::domain::Room;
 use crate::http::{ApiRequest, ApiResponse};
+use crate::store::rooms::RoomPage;
 use crate::validate::{self, Fields};
 use crate::{ApiError, ApiResult, Context};
 
 pub const PAGE_SIZE_DEFAULT: u64 = 30;
 pub const PAGE_SIZE_MAX: u64 = 100;
+/// API.md: `page * pageSize` beyond this is 400 `use_cursor`.
+pub const MAX_PAGE_DEPTH: u64 = 10_000;
 pub const ALIAS_MAX: usize = 64;
 
 /// GET /rooms/?page=&pageSize=[&after=]: active rooms in pk order.
@@ -25,15 +28,25 @@ pub async fn list(ctx: &Context, req: ApiRequest) -> ApiResult {
     let after = after.transpose()?;
     let skip = match after {
         Some(_) => 0,
-        None => usize::try_from((page - 1).saturating_mul(size)).unwrap_or(usize::MAX),
+        // Every room before the page is read and passed over: the depth is bounded, and a
+        // product of client numbers that overflows is just as deep.
+        None => match page.checked_mul(size) {
+            Some(end) if end <= MAX_PAGE_DEPTH => end - size,
+            _ => return Err(ApiError::UseCursor { max_offset: MAX_PAGE_DEPTH }),
+        },
     };
-    let limit = usize::try_from(size).unwrap_or(usize::MAX);
-    let (total, rooms) = tokio::try_join!(ctx.store.count_active_rooms(), async {
-        if skip == usize::MAX {
-            return Ok(crate::store::rooms::RoomPage { rooms: Vec::new(), next: None });
-        }
-        ctx.store.list_active_rooms(after, skip, limit).await
-    })?;
+    let (total, rooms) = if skip == 0 {
+        tokio::try_join!(ctx.store.count_active_rooms(), ctx.store.list_active_rooms(after, 0, size))?
+    } else {
+        // A page past the end is answered from the count alone: no index read.
+        let total = ctx.store.count_active_rooms().await?;
+        let rooms = if skip >= total {
+            RoomPage { rooms: Vec::new(), next: None }
+        } else {
+            ctx.store.list_active_rooms(None, skip, size).await?
+        };
+        (total, rooms)
+    };
     let total_pages = total.div_ceil(size).max(1);
     let mut fields = serde_json::Map::new();
     fields.insert("pageSize".into(), size.to_string().into());
@@ -61,7 +74,7 @@ pub async fn create(ctx: &Context, req: ApiRequest) -> ApiResult {
 
     let (pk, roomid) = tokio::try_join!(ctx.store.next_room_pk(), ctx.store.next_room_number())?;
     let room = Room { pk, roomid, room_alias, active, owner_pk: session.user.pk, version: 0 };
-    ctx.store.create_room(&room).await?;
+    ctx.store.create_room(&room, ctx.config.room_quota).await?;
     Ok(ApiResponse::ok("创建成功", room.to_fields()).with_status(201))
 }
 

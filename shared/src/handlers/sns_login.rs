@@ -12,10 +12,10 @@ use crate::{ApiError, ApiResult, Context};
 
 struct SnsInput {
     provider: Provider,
-    snsid: String,
+    snsid: validate::Snsid,
     access_token: String,
     /// A wish: the account gets a variant when someone else holds it.
-    username: String,
+    username: validate::Username,
     profile: ProfileInput,
     icon: String,
 }
@@ -39,7 +39,7 @@ impl SnsInput {
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let input = SnsInput::parse(&req.fields()?)?;
     if ctx.config.sns.verify {
-        ctx.providers.verify(input.provider, &input.access_token, &input.snsid).await?;
+        ctx.providers.verify(input.provider, &input.access_token, input.snsid.as_str()).await?;
     } else {
         tracing::warn!(provider = input.provider.name(), "SNS_VERIFY=off: snsid trusted without asking the provider");
     }
@@ -48,7 +48,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let mut draft = User::new(0, String::new(), input.provider.login_type(), 0, String::new());
     draft.apply(&input.profile);
     draft.img.clone_from(&input.icon);
-    let login = accounts::login_with_claim(ctx, &claim, Wish::Name(input.username), draft, None).await?;
+    let login = accounts::login_with_claim(ctx, &claim, Wish::Name(input.username.into_string()), draft, None).await?;
     let status = if login.created { 201 } else { 200 };
     Ok(super::user_response("登录成功", &login.user, &login.token.plain).with_status(status))
 }

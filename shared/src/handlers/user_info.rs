@@ -1,4 +1,4 @@
-//! PUT /users/{pk}/: the owner changes profile fields, username included.
+//! /users/{pk}/: the owner reads (GET) or changes (PUT) the profile, username included.
 
 use crate::auth::session;
 use crate::http::ApiRequest;
@@ -16,8 +16,18 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let mut user = session.user.clone();
     user.apply(&profile);
     if let Some(username) = username {
-        user.username = username;
+        user.username = username.into_string();
     }
     let saved = ctx.store.save_user(&user, &session.user.username).await?;
     Ok(super::user_response("修改成功", &saved, &session.token))
+}
+
+/// GET /users/{pk}/: one's own profile, with the same token (an app reopening shows the user
+/// without logging in again).
+pub async fn get(ctx: &Context, req: ApiRequest) -> ApiResult {
+    let pk = req.path_pk()?;
+    let fields = req.fields()?;
+    let session = session::authenticate(ctx, &req, Some(&fields)).await?;
+    session::require_owner(ctx, &session, pk).await?;
+    Ok(super::user_response("查询成功", &session.user, &session.token))
 }

@@ -13,7 +13,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let new_password = validate::password(&fields, "password")?;
 
     let session = session::authenticate(ctx, &req, Some(&fields)).await?;
-    if session.user.username != username {
+    if session.user.username != username.as_str() {
         return Err(ApiError::Forbidden);
     }
     // A wrong old password counts toward the same lockout as a wrong login.
@@ -23,6 +23,6 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     }
     let hash = passwords::hash(new_password).await?;
     let (token, record) = session::new_token(ctx, session.user.pk, session.user.token_epoch + 1)?;
-    let user = ctx.store.change_password(&session.user, &hash, &token.hash, &record).await?;
+    let user = ctx.store.change_password(&session.user, &hash, &token.hash, &record, None).await?;
     Ok(super::user_response("修改成功", &user, &token.plain))
 }

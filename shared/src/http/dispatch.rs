@@ -1,32 +1,94 @@
 //! From a `lambda_http::Request` to a response: route, run the handler, map the result once.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+use tracing::Instrument;
 
 use super::envelope::{failure, success};
 use super::request::ApiRequest;
 use super::routes::{self, Function, Handler, Route};
 use crate::{handlers, ApiError, ApiResult, Context};
 
+/// The code of one Lambda function: the handlers of its own routes and nothing else. Its
+/// `main` names the type (`service::<handlers::Login>`), so its binary references only these
+/// handlers and the linker drops every other function's code, validators and store calls
+/// (without LTO). The types live in `handlers`, one line each.
+pub trait Endpoints: Send + Sync + 'static {
+    const FUNCTION: Function;
+    /// Runs `handler`, one of `FUNCTION`'s routes other than `OPTIONS`.
+    fn call(ctx: &Context, handler: Handler, req: ApiRequest) -> impl Future<Output = ApiResult> + Send;
+}
+
 /// The Lambda service of one function: the context is built once and shared by every request.
-pub fn service(
+pub fn service<E: Endpoints>(
     ctx: Context,
-    function: Function,
 ) -> impl lambda_http::Service<Request, Response = Response<Body>, Error = Infallible, Future: Send> {
     let ctx = Arc::new(ctx);
     service_fn(move |req: Request| {
         let ctx = Arc::clone(&ctx);
-        async move { Ok(respond(&ctx, function, req).await) }
+        async move { Ok(respond_as::<E>(&ctx, req).await) }
     })
 }
 
-/// Answers one request as `function` would. The local server calls this too.
+/// Answers one request as `function` would, whichever it is: the local server and the tests
+/// serve every function from one process. A Lambda never calls this (it would link them all).
 pub async fn respond(ctx: &Context, function: Function, req: Request) -> Response<Body> {
+    use crate::handlers as h;
+    // Boxed: one future type for every function keeps the callers' futures shallow (rustc's
+    // layout depth limit), and this path serves only the local server and the tests.
+    let answer: Pin<Box<dyn Future<Output = Response<Body>> + Send + '_>> = match function {
+        Function::Register => Box::pin(respond_as::<h::Register>(ctx, req)),
+        Function::Login => Box::pin(respond_as::<h::Login>(ctx, req)),
+        Function::Logout => Box::pin(respond_as::<h::Logout>(ctx, req)),
+        Function::UserInfo => Box::pin(respond_as::<h::UserInfo>(ctx, req)),
+        Function::UserIcon => Box::pin(respond_as::<h::UserIcon>(ctx, req)),
+        Function::UserPassword => Box::pin(respond_as::<h::UserPassword>(ctx, req)),
+        Function::Rooms => Box::pin(respond_as::<h::Rooms>(ctx, req)),
+        #[cfg(feature = "sms")]
+        Function::PhoneCaptcha => Box::pin(respond_as::<h::PhoneCaptcha>(ctx, req)),
+        Function::PhoneLogin => Box::pin(respond_as::<h::PhoneLogin>(ctx, req)),
+        #[cfg(feature = "sns-providers")]
+        Function::SnsLogin => Box::pin(respond_as::<h::SnsLogin>(ctx, req)),
+        Function::PhoneBind => Box::pin(respond_as::<h::PhoneBind>(ctx, req)),
+        Function::PasswordReset => Box::pin(respond_as::<h::PasswordReset>(ctx, req)),
+        Function::AccountDelete => Box::pin(respond_as::<h::AccountDelete>(ctx, req)),
+        // Built without the SNS or provider client: this process does not serve that function.
+        #[allow(unreachable_patterns)]
+        _ => return failure(&ApiError::NoRoute, &ctx.config.cors_allow_origin),
+    };
+    answer.await
+}
+
+/// Answers one request as the function `E`.
+pub async fn respond_as<E: Endpoints>(ctx: &Context, req: Request) -> Response<Body> {
+    // lambda_runtime's own span carries the request id only while RUST_LOG is info or more:
+    // this one, at error level, keeps it on every line whatever the level. (The local server
+    // has no Lambda context and opens the same span itself.)
+    let span = match req.lambda_context_ref() {
+        Some(lambda) => tracing::error_span!("request", requestId = %lambda.request_id),
+        None => tracing::Span::none(),
+    };
+    respond_in::<E>(ctx, req).instrument(span).await
+}
+
+async fn respond_in<E: Endpoints>(ctx: &Context, req: Request) -> Response<Body> {
     let origin = &ctx.config.cors_allow_origin;
-    match handle(ctx, function, req).await {
+    // The last line of deadlines.rs: whatever a handler is waiting for, the caller gets an
+    // answer in time.
+    let deadline = ctx.config.request_deadline;
+    let bounded = async {
+        tokio::time::timeout(deadline, handle::<E>(ctx, req))
+            .await
+            .unwrap_or_else(|_| Err(ApiError::Unavailable(format!("request deadline of {deadline:?} passed"))))
+    };
+    let (result, counts) = crate::metrics::scope(bounded).await;
+    ctx.metrics.emit(E::FUNCTION.crate_name(), counts);
+    match result {
         Ok(resp) => success(resp, origin),
         Err(err) => {
             if err.status() >= 500 {
@@ -39,38 +101,18 @@ pub async fn respond(ctx: &Context, function: Function, req: Request) -> Respons
     }
 }
 
-async fn handle(ctx: &Context, function: Function, req: Request) -> ApiResult {
-    let route = route_of(function, &req)?;
+async fn handle<E: Endpoints>(ctx: &Context, req: Request) -> ApiResult {
+    let route = route_of(E::FUNCTION, &req)?;
     let req = ApiRequest::from_lambda(req, route.path.to_owned());
     if req.body.len() > ctx.config.max_body_bytes {
         return Err(ApiError::BodyTooLarge(ctx.config.max_body_bytes));
     }
-    match route.handler {
+    let result = match route.handler {
         Handler::Options => handlers::options::handle(&req),
-        Handler::Register => handlers::register::handle(ctx, req).await,
-        Handler::Login => handlers::login::handle(ctx, req).await,
-        Handler::Logout => handlers::logout::handle(ctx, req).await,
-        Handler::UserInfo => handlers::user_info::handle(ctx, req).await,
-        Handler::UserIcon => handlers::user_icon::handle(ctx, req).await,
-        Handler::UserPassword => handlers::user_password::handle(ctx, req).await,
-        Handler::RoomsList => handlers::rooms::list(ctx, req).await,
-        Handler::RoomGet => handlers::rooms::get(ctx, req).await,
-        Handler::RoomCreate => handlers::rooms::create(ctx, req).await,
-        Handler::RoomUpdate => handlers::rooms::update(ctx, req).await,
-        Handler::RoomDelete => handlers::rooms::delete(ctx, req).await,
-        #[cfg(feature = "sms")]
-        Handler::PhoneCaptcha => handlers::phone_captcha::handle(ctx, req).await,
-        // Only the phone_captcha function, built with the SNS client, is ever routed here.
-        #[cfg(not(feature = "sms"))]
-        Handler::PhoneCaptcha => Err(ApiError::NoRoute),
-        Handler::PhoneLogin => handlers::phone_login::handle(ctx, req).await,
-        #[cfg(feature = "sns-providers")]
-        Handler::SnsLogin => handlers::sns_login::handle(ctx, req).await,
-        // Built without the provider client: this is another function, and `route_of` has
-        // already refused a route that is not its own.
-        #[cfg(not(feature = "sns-providers"))]
-        Handler::SnsLogin => Err(ApiError::NoRoute),
-    }
+        handler => E::call(ctx, handler, req).await,
+    };
+    crate::metrics::count_outcome(route.handler, &result);
+    result
 }
 
 /// API Gateway names the matched resource in the request context; route on that, not on the

@@ -5,6 +5,6 @@ pub mod envelope;
 pub mod request;
 pub mod routes;
 
-pub use dispatch::{respond, service};
+pub use dispatch::{respond, respond_as, service, Endpoints};
 pub use envelope::ApiResponse;
 pub use request::ApiRequest;

@@ -16,6 +16,9 @@ pub enum Function {
     PhoneCaptcha,
     PhoneLogin,
     SnsLogin,
+    PhoneBind,
+    PasswordReset,
+    AccountDelete,
 }
 
 impl Function {
@@ -30,6 +33,9 @@ impl Function {
         Function::PhoneCaptcha,
         Function::PhoneLogin,
         Function::SnsLogin,
+        Function::PhoneBind,
+        Function::PasswordReset,
+        Function::AccountDelete,
     ];
 
     /// The crate directory under `functions/` (and the template's `CodeUri`).
@@ -45,6 +51,9 @@ impl Function {
             Function::PhoneCaptcha => "phone_captcha",
             Function::PhoneLogin => "phone_login",
             Function::SnsLogin => "sns_login",
+            Function::PhoneBind => "phone_bind",
+            Function::PasswordReset => "password_reset",
+            Function::AccountDelete => "account_delete",
         }
     }
 }
@@ -57,6 +66,7 @@ pub enum Handler {
     Login,
     Logout,
     UserInfo,
+    UserGet,
     UserIcon,
     UserPassword,
     RoomsList,
@@ -67,6 +77,9 @@ pub enum Handler {
     PhoneCaptcha,
     PhoneLogin,
     SnsLogin,
+    PhoneBind,
+    PasswordReset,
+    AccountDelete,
 }
 
 #[derive(Debug)]
@@ -92,8 +105,14 @@ pub const ROUTES: &[Route] = &[
     route("OPTIONS", "/login", F::Login, H::Options),
     route("POST", "/logout", F::Logout, H::Logout),
     route("OPTIONS", "/logout", F::Logout, H::Options),
+    route("GET", "/users/{pk}", F::UserInfo, H::UserGet),
     route("PUT", "/users/{pk}", F::UserInfo, H::UserInfo),
+    route("DELETE", "/users/{pk}", F::AccountDelete, H::AccountDelete),
     route("OPTIONS", "/users/{pk}", F::UserInfo, H::Options),
+    route("PUT", "/users/phone/{pk}", F::PhoneBind, H::PhoneBind),
+    route("OPTIONS", "/users/phone/{pk}", F::PhoneBind, H::Options),
+    route("POST", "/password/reset", F::PasswordReset, H::PasswordReset),
+    route("OPTIONS", "/password/reset", F::PasswordReset, H::Options),
     route("PUT", "/users/icon/{pk}", F::UserIcon, H::UserIcon),
     route("OPTIONS", "/users/icon/{pk}", F::UserIcon, H::Options),
     route("PUT", "/password", F::UserPassword, H::UserPassword),

@@ -1,6 +1,7 @@
-//! The outbound HTTPS client: hyper's pooled client over rustls with the aws-lc-rs provider and
-//! the system's CA certificates, the same stack the AWS SDK uses, so it adds next to nothing to
-//! the binary. Every call is bounded by one deadline, connect to last byte.
+//! The outbound HTTPS client: hyper's pooled client over rustls with the ring provider, the same
+//! stack the AWS SDK uses, so it adds next to nothing to the binary. It trusts the providers'
+//! roots only (`tls::PROVIDER_ROOTS`, compiled in: no system store parsed at cold start).
+//! Every call is bounded by one deadline, connect to last byte.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,18 +32,11 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn new(timeout: Duration) -> Self {
-        let mut roots = rustls::RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        let (added, _unparsable) = roots.add_parsable_certificates(native.certs);
-        if added == 0 {
-            // No panic at cold start: SnsLogin answers 502 (and says why here), the rest works.
-            tracing::error!(errors = ?native.errors, "no CA certificates found: calls to login providers will fail");
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .expect("aws-lc-rs supports TLS 1.2 and 1.3")
-            .with_root_certificates(roots)
+            .expect("ring supports TLS 1.2 and 1.3")
+            .with_root_certificates(crate::tls::provider_roots())
             .with_no_client_auth();
         let mut http = HttpConnector::new();
         http.enforce_http(false);

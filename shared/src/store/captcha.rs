@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use super::{build_err, get_n, get_opt_s, key, n, s, unavailable, Item, LinkedWrite, Store};
+use super::{build_err, key, n, s, unavailable, Attrs, Item, LinkedWrite, Store};
 use crate::config::SmsConfig;
 use crate::ApiError;
 
@@ -58,25 +58,38 @@ struct Phone {
 }
 
 impl Phone {
-    fn read(item: Option<&Item>, slots: u32) -> Self {
-        let Some(item) = item else { return Phone { slots: vec![None; slots as usize], ..Phone::default() } };
-        Phone {
-            // Every item this code writes has `tries`; anything else is treated as absent.
-            exists: item.contains_key("tries"),
-            slots: (0..slots)
-                .map(|i| {
-                    get_opt_s(item, &format!("c{i}")).map(|code_hash| Slot {
-                        code_hash,
-                        expires_at: get_n(item, &format!("e{i}")),
-                        dies_at_tries: get_n(item, &format!("m{i}")),
-                    })
-                })
-                .collect(),
-            tries: get_n(item, "tries"),
-            budget_used: get_n(item, "budget_used"),
-            budget_end: get_n(item, "budget_end"),
-            sent_at: get_n(item, "sent_at"),
+    /// `key` is the phone's item key (attributes returned by a write do not carry it). Once
+    /// `tries` exists, the first send has written `sent_at` and the budget too, and every
+    /// stored code has its expiry and its death.
+    fn read(item: Option<&Item>, slots: u32, key: &str) -> Result<Self, ApiError> {
+        let Some(item) = item else { return Ok(Phone { slots: vec![None; slots as usize], ..Phone::default() }) };
+        // Every item this code writes has `tries`; anything else is treated as absent.
+        if !item.contains_key("tries") {
+            return Ok(Phone { slots: vec![None; slots as usize], ..Phone::default() });
         }
+        let a = Attrs::returned_by(item, key);
+        let slots = (0..slots)
+            .map(|i| {
+                a.opt_s(&format!("c{i}"))?
+                    .map(|code_hash| {
+                        Ok(Slot {
+                            code_hash,
+                            expires_at: a.n(&format!("e{i}"))?,
+                            dies_at_tries: a.n(&format!("m{i}"))?,
+                        })
+                    })
+                    .transpose()
+            })
+            .collect::<Result<_, ApiError>>()?;
+        Ok(Phone {
+            exists: true,
+            slots,
+            tries: a.n("tries")?,
+            // A code used after a send renewed the budget gives its try back below zero.
+            budget_used: a.count("budget_used")?,
+            budget_end: a.n("budget_end")?,
+            sent_at: a.n("sent_at")?,
+        })
     }
 
     /// Slots whose code can still be tried at `now` once `tries` tries have been counted.
@@ -154,8 +167,9 @@ impl Store {
         // Another send won the compare-and-set on `sent_at`: it is the resend interval that
         // answers, unless the interval is zero; then look again.
         for _ in 0..CONFLICT_RETRIES {
-            let item = self.get(&self.tables.tokens, captcha_id(code.phone)).await?;
-            let phone = Phone::read(item.as_ref(), cfg.max_live_codes);
+            let id = captcha_id(code.phone);
+            let item = self.get(&self.tables.tokens, id.as_str()).await?;
+            let phone = Phone::read(item.as_ref(), cfg.max_live_codes, &id)?;
             let resend_at = phone.sent_at + cfg.resend_interval.as_secs();
             if phone.exists && resend_at > now {
                 return Err(ApiError::RateLimited { id: "sms_resend_too_soon", retry_after: resend_at - now });
@@ -310,7 +324,7 @@ impl Store {
                 Ok(out) => break out,
                 Err(err) => match err.as_service_error() {
                     Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
-                        let stored = Phone::read(e.item(), slots);
+                        let stored = Phone::read(e.item(), slots, &captcha_id(phone))?;
                         if stored.exists
                             && stored.budget_end > now
                             && stored.budget_used >= u64::from(cfg.wrong_try_budget)
@@ -331,7 +345,7 @@ impl Store {
                 },
             }
         };
-        let stored = Phone::read(out.attributes(), slots);
+        let stored = Phone::read(out.attributes(), slots, &captcha_id(phone))?;
         // The try was counted: it was allowed against the codes that had a try left before it.
         let matched = stored.live(now, stored.tries - 1).find(|(_, s)| s.code_hash == code_hash).map(|(i, _)| i);
         let Some(slot) = matched else { return Err(ApiError::InvalidCaptcha) };
@@ -362,6 +376,33 @@ mod tests {
 
     fn slot(expires_at: u64, dies_at_tries: u64) -> Option<Slot> {
         Some(Slot { code_hash: format!("h{expires_at}"), expires_at, dies_at_tries })
+    }
+
+    #[test]
+    fn a_stored_code_needs_its_expiry_and_death_and_the_phone_its_counts() {
+        let item = |pairs: &[(&str, AttributeValue)]| -> Item {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+        };
+        let full = [
+            ("c0", s("h")),
+            ("e0", n(100)),
+            ("m0", n(5)),
+            ("tries", n(1)),
+            ("budget_used", AttributeValue::N("-1".into())),
+            ("budget_end", n(200)),
+            ("sent_at", n(40)),
+        ];
+        let read = Phone::read(Some(&item(&full)), 2, "captcha#x").unwrap();
+        assert_eq!(read.slots, [slot(100, 5).map(|s| Slot { code_hash: "h".into(), ..s }), None]);
+        assert_eq!((read.tries, read.budget_used, read.sent_at), (1, 0, 40), "a give-back below a reset is 0");
+        for attribute in ["e0", "m0", "budget_end", "sent_at"] {
+            let damaged: Vec<_> = full.iter().filter(|(k, _)| *k != attribute).cloned().collect();
+            let err = Phone::read(Some(&item(&damaged)), 2, "captcha#+8613800138000").unwrap_err();
+            assert!(matches!(&err, ApiError::CorruptItem { attribute: a, .. } if a == attribute), "{err:?}");
+            assert!(!err.to_string().contains("13800138000"), "{err}");
+        }
+        let no_tries: Vec<_> = full.iter().filter(|(k, _)| *k != "tries").cloned().collect();
+        assert!(!Phone::read(Some(&item(&no_tries)), 2, "k").unwrap().exists, "not written by this code: absent");
     }
 
     #[test]

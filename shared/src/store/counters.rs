@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::{get_n, key, n, unavailable, Store};
+use super::{key, n, unavailable, Attrs, Store};
 use crate::ApiError;
 
 /// Account pks: 1, 2, 3 ...
@@ -41,9 +41,10 @@ impl Store {
             .send()
             .await
             .map_err(unavailable)?;
-        let value = out.attributes().map(|a| get_n(a, "value")).unwrap_or(0);
-        if value == 0 {
-            return Err(ApiError::Unavailable(format!("counter {counter} returned no value")));
+        let returned = out.attributes().cloned().unwrap_or_default();
+        let value = Attrs::returned_by(&returned, counter).n("value")?;
+        if value <= start {
+            return Err(ApiError::CorruptItem { key: counter.to_owned(), attribute: "value".into() });
         }
         Ok(value)
     }

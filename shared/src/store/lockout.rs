@@ -13,7 +13,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{get_n, key, n, s, unavailable, unless_condition_failed, Item, Store, KEY};
+use super::{key, n, s, unavailable, unless_condition_failed, Attrs, Item, Store, KEY};
+use crate::validate::Username;
 use crate::ApiError;
 
 /// What the item says about one (username, address), as read back from a refused write.
@@ -29,30 +30,34 @@ pub struct LoginFailures {
 
 /// One attempt by `username` from `source_ip` at `now`.
 pub struct LoginAttempt<'a> {
-    pub username: &'a str,
+    pub username: &'a Username,
     pub source_ip: &'a str,
     pub now: u64,
 }
 
 impl LoginAttempt<'_> {
     fn id(&self) -> String {
-        format!("lockout#{}", self.username)
+        format!("lockout#{}", self.username.as_str())
     }
 
     fn names(&self) -> [(&'static str, String); 2] {
         [("#f", format!("f#{}", self.source_ip)), ("#t", format!("t#{}", self.source_ip))]
     }
 
-    fn read(&self, item: Option<&Item>) -> LoginFailures {
-        let Some(item) = item else { return LoginFailures::default() };
+    /// Every write of the item sets `window_end` and `total`; an address's pair exists only
+    /// once that address has tried.
+    fn read(&self, item: Option<&Item>) -> Result<LoginFailures, ApiError> {
+        let Some(item) = item else { return Ok(LoginFailures::default()) };
         let [(_, f), (_, t)] = self.names();
-        LoginFailures {
+        let id = self.id();
+        let a = Attrs::returned_by(item, &id);
+        Ok(LoginFailures {
             exists: true,
-            window_end: get_n(item, "window_end"),
-            total: clamp(get_n(item, "total")),
-            ip_failures: clamp(get_n(item, &f)),
-            ip_last: get_n(item, &t),
-        }
+            window_end: a.n("window_end")?,
+            total: clamp(a.n("total")?),
+            ip_failures: clamp(a.opt_n(&f)?.unwrap_or(0)),
+            ip_last: a.opt_n(&t)?.unwrap_or(0),
+        })
     }
 }
 
@@ -63,6 +68,21 @@ fn clamp(v: u64) -> u32 {
 /// The outcome of a conditional count: counted (with the window it was counted in), or not,
 /// with what the item holds now.
 pub type Counted = Result<u64, LoginFailures>;
+
+impl Store {
+    /// Forgets every login failure of `username`, from every address: a password reset proved
+    /// the owner, so whatever locked the name is over.
+    pub async fn clear_login_failures(&self, username: &Username) -> Result<(), ApiError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(format!("lockout#{}", username.as_str()))))
+            .send()
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+}
 
 impl Store {
     /// The common case in one write: counts the attempt if the window is live (or there is
@@ -99,9 +119,12 @@ impl Store {
             update = update.expression_attribute_names(placeholder, name);
         }
         match update.send().await {
-            Ok(out) => Ok(Ok(out.attributes().map(|a| get_n(a, "window_end")).unwrap_or(new_window_end))),
+            Ok(out) => match out.attributes() {
+                Some(returned) => Ok(Ok(Attrs::returned_by(returned, &attempt.id()).n("window_end")?)),
+                None => Ok(Ok(new_window_end)),
+            },
             Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(Err(attempt.read(e.item()))),
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(Err(attempt.read(e.item())?)),
                 _ => Err(unavailable(err)),
             },
         }
@@ -139,7 +162,7 @@ impl Store {
             return match out {
                 Ok(_) => Ok(Ok(new_window_end)),
                 Err(err) => match err.as_service_error() {
-                    Some(PutItemError::ConditionalCheckFailedException(e)) => Ok(Err(attempt.read(e.item()))),
+                    Some(PutItemError::ConditionalCheckFailedException(e)) => Ok(Err(attempt.read(e.item())?)),
                     _ => Err(unavailable(err)),
                 },
             };
@@ -171,7 +194,7 @@ impl Store {
         match update.send().await {
             Ok(_) => Ok(Ok(seen.window_end)),
             Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(Err(attempt.read(e.item()))),
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(Err(attempt.read(e.item())?)),
                 _ => Err(unavailable(err)),
             },
         }

@@ -7,7 +7,10 @@
 
 pub mod captcha;
 pub mod counters;
+pub mod deletion;
 pub mod lockout;
+#[cfg(test)]
+mod replay;
 pub mod rooms;
 pub mod tokens;
 pub mod users;
@@ -20,6 +23,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
 use crate::config::Tables;
+use crate::deadlines::{CONFLICT_ATTEMPTS, TRANSACT_CONFLICT_BUDGET};
 use crate::ApiError;
 
 pub use tokens::TokenRecord;
@@ -54,6 +58,7 @@ impl Store {
     /// Transactions that lost a race for the same items (`TransactionConflict`) are retried:
     /// they did not fail, they were merely second.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Rejected>, ApiError> {
+        let started = tokio::time::Instant::now();
         let mut attempt = 0u32;
         loop {
             let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
@@ -71,11 +76,19 @@ impl Store {
                 }
                 _ => false,
             };
-            attempt += 1;
-            if !conflict || attempt >= 12 {
-                return Err(if conflict { ApiError::Contended } else { unavailable(err) });
+            if conflict {
+                crate::metrics::count(crate::metrics::Metric::TransactionConflicts);
             }
-            tokio::time::sleep(backoff(attempt)).await;
+            attempt += 1;
+            if !conflict {
+                return Err(unavailable(err));
+            }
+            // Bounded in time as well as in number (deadlines.rs has the arithmetic).
+            let pause = backoff(attempt);
+            if attempt >= CONFLICT_ATTEMPTS || started.elapsed() + pause > TRANSACT_CONFLICT_BUDGET {
+                return Err(ApiError::Contended);
+            }
+            tokio::time::sleep(pause).await;
         }
     }
 }
@@ -181,27 +194,197 @@ pub(crate) fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-pub(crate) fn get_s(item: &Item, name: &str) -> String {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => v.clone(),
-        _ => String::new(),
+/// Reads the attributes of one item. Keys, numbers and versions every item of its kind is
+/// written with are required: a damaged item (a manual edit, a half-migrated record) fails
+/// with `CorruptItem` naming its key and the attribute, never read as user 0 or epoch 0.
+/// Only optional profile text reads as "" when absent ([`Attrs::text`]).
+pub(crate) struct Attrs<'a> {
+    item: &'a Item,
+    key: &'a str,
+}
+
+impl<'a> Attrs<'a> {
+    /// An item as stored, which carries its key.
+    pub(crate) fn of(item: &'a Item) -> Self {
+        let key = match item.get(KEY) {
+            Some(AttributeValue::S(id)) => id.as_str(),
+            _ => "(no key)",
+        };
+        Attrs { item, key }
+    }
+
+    /// Attributes returned by a write (`ReturnValues`), which do not carry the key.
+    pub(crate) fn returned_by(item: &'a Item, key: &'a str) -> Self {
+        Attrs { item, key }
+    }
+
+    fn corrupt(&self, attribute: &str) -> ApiError {
+        ApiError::CorruptItem { key: loggable(self.key), attribute: loggable(attribute) }
+    }
+
+    /// A required non-negative whole number.
+    pub(crate) fn n(&self, name: &str) -> Result<u64, ApiError> {
+        self.opt_n(name)?.ok_or_else(|| self.corrupt(name))
+    }
+
+    /// A number that may be absent (a count not started yet); present, it must be one.
+    pub(crate) fn opt_n(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| self.corrupt(name)),
+            Some(_) => Err(self.corrupt(name)),
+        }
+    }
+
+    /// A required count that an `ADD` of -1 may legitimately have taken below zero (a give-back
+    /// that crossed a reset): below zero reads as 0; absent or not a number is still corrupt.
+    pub(crate) fn count(&self, name: &str) -> Result<u64, ApiError> {
+        match self.item.get(name) {
+            Some(AttributeValue::N(v)) => match v.parse::<i64>() {
+                Ok(c) => Ok(u64::try_from(c).unwrap_or(0)),
+                Err(_) => self.n(name),
+            },
+            _ => Err(self.corrupt(name)),
+        }
+    }
+
+    /// A required, non-empty string (a name that is also a key elsewhere).
+    pub(crate) fn s(&self, name: &str) -> Result<String, ApiError> {
+        match self.item.get(name) {
+            Some(AttributeValue::S(v)) if !v.is_empty() => Ok(v.clone()),
+            _ => Err(self.corrupt(name)),
+        }
+    }
+
+    /// A string that may be absent (a password hash an SMS account never had).
+    pub(crate) fn opt_s(&self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
+            Some(_) => Err(self.corrupt(name)),
+        }
+    }
+
+    /// Optional profile text: absent is "", the one default left.
+    pub(crate) fn text(&self, name: &str) -> Result<String, ApiError> {
+        Ok(self.opt_s(name)?.unwrap_or_default())
+    }
+
+    pub(crate) fn bool(&self, name: &str) -> Result<bool, ApiError> {
+        match self.item.get(name) {
+            Some(AttributeValue::Bool(v)) => Ok(*v),
+            _ => Err(self.corrupt(name)),
+        }
+    }
+
+    /// A string set that may be absent (DynamoDB stores no empty set).
+    pub(crate) fn opt_ss(&self, name: &str) -> Result<Vec<String>, ApiError> {
+        match self.item.get(name) {
+            None => Ok(Vec::new()),
+            Some(AttributeValue::Ss(v)) => Ok(v.clone()),
+            Some(_) => Err(self.corrupt(name)),
+        }
+    }
+
+    /// A number set that may be absent (DynamoDB stores no empty set).
+    pub(crate) fn opt_ns(&self, name: &str) -> Result<Vec<u64>, ApiError> {
+        match self.item.get(name) {
+            None => Ok(Vec::new()),
+            Some(AttributeValue::Ns(v)) => v.iter().map(|p| p.parse().map_err(|_| self.corrupt(name))).collect(),
+            Some(_) => Err(self.corrupt(name)),
+        }
+    }
+
+    /// Holds the item's key to the record's own number: `user#7` must say `pk` 7.
+    pub(crate) fn key_is(&self, expected: &str) -> Result<(), ApiError> {
+        if self.key == expected {
+            Ok(())
+        } else {
+            Err(self.corrupt(KEY))
+        }
     }
 }
 
-pub(crate) fn get_opt_s(item: &Item, name: &str) -> Option<String> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Some(v.clone()),
-        _ => None,
+/// A key or attribute name as it may appear in a log line. Names of accounts and rooms are
+/// kept (they are what an operator repairs); kinds whose name part is a phone, a third-party
+/// id, an address or a token hash keep only their kind and a short digest to match items by.
+fn loggable(name: &str) -> String {
+    const PLAIN: [&str; 9] = ["user", "username", "room", "alias", "owner", "lockout", "counter", "stats", "(no key)"];
+    let kind = name.split_once('#').map_or(name, |(kind, _)| kind);
+    if PLAIN.contains(&kind) || !name.contains('#') && name.len() < 32 {
+        return name.to_owned();
     }
-}
-
-pub(crate) fn get_n(item: &Item, name: &str) -> u64 {
-    match item.get(name) {
-        Some(AttributeValue::N(v)) => v.parse().unwrap_or(0),
-        _ => 0,
-    }
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    let kind = if name.contains('#') { kind } else { "token" };
+    format!("{kind}#~{}", &digest[..12])
 }
 
 pub(crate) fn key(id: impl Into<String>) -> Item {
     HashMap::from([(KEY.to_owned(), s(id))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    }
+
+    fn corrupt_attribute(err: ApiError) -> (String, String) {
+        match err {
+            ApiError::CorruptItem { key, attribute } => (key, attribute),
+            other => panic!("expected CorruptItem, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_or_malformed_number_is_corrupt_not_zero() {
+        let it = item(&[(KEY, s("user#7")), ("pk", n(7)), ("bad", s("7")), ("neg", AttributeValue::N("-1".into()))]);
+        let a = Attrs::of(&it);
+        assert_eq!(a.n("pk").unwrap(), 7);
+        assert_eq!(corrupt_attribute(a.n("version").unwrap_err()), ("user#7".into(), "version".into()));
+        assert_eq!(corrupt_attribute(a.n("bad").unwrap_err()).1, "bad", "a number stored as a string");
+        assert_eq!(corrupt_attribute(a.n("neg").unwrap_err()).1, "neg", "no negative pk or epoch");
+        assert_eq!(a.opt_n("absent").unwrap(), None);
+        assert!(a.opt_n("bad").is_err(), "optional, but present it must be a number");
+        assert_eq!(a.count("neg").unwrap(), 0, "a count given back below a reset");
+        assert_eq!(a.count("pk").unwrap(), 7);
+        assert!(a.count("bad").is_err() && a.count("version").is_err());
+    }
+
+    #[test]
+    fn required_strings_are_present_and_non_empty_profile_text_defaults_to_empty() {
+        let it = item(&[(KEY, s("username#al")), ("username", s("al")), ("empty", s("")), ("num", n(1))]);
+        let a = Attrs::of(&it);
+        assert_eq!(a.s("username").unwrap(), "al");
+        assert!(a.s("empty").is_err());
+        assert!(a.s("absent").is_err());
+        assert_eq!(a.text("absent").unwrap(), "");
+        assert!(a.text("num").is_err(), "text of the wrong type is corrupt too");
+        assert_eq!(a.opt_s("absent").unwrap(), None);
+    }
+
+    #[test]
+    fn the_key_must_match_the_record() {
+        let it = item(&[(KEY, s("user#7"))]);
+        assert!(Attrs::of(&it).key_is("user#7").is_ok());
+        assert_eq!(corrupt_attribute(Attrs::of(&it).key_is("user#8").unwrap_err()).1, KEY);
+    }
+
+    #[test]
+    fn logs_name_accounts_and_rooms_but_never_phones_ids_or_token_hashes() {
+        for plain in ["user#7", "username#alice", "room#3", "alias#1262", "owner#7", "counter#user_pk", "version"] {
+            assert_eq!(loggable(plain), plain);
+        }
+        let token_hash = "ab".repeat(32);
+        for hidden in ["phone#+8613800138000", "captcha#+8613800138000", "sns#1#oXyZ", "f#10.0.0.1", &token_hash] {
+            let shown = loggable(hidden);
+            assert!(!shown.contains("138") && !shown.contains("oXyZ") && !shown.contains("10.0"), "{shown}");
+            assert!(!shown.contains(&token_hash[..16]), "{shown}");
+            assert_eq!(shown.len(), shown.split_once('~').unwrap().0.len() + 13, "{shown}");
+        }
+        assert_ne!(loggable("phone#+8613800138000"), loggable("phone#+8613800138001"), "items stay distinguishable");
+    }
 }

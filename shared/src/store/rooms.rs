@@ -5,11 +5,16 @@
 //! - `alias#<alias>`: the claim that keeps `room_alias` unique.
 //! - `stats#active_rooms`: the number of active rooms, changed in the same transaction as every
 //!   room write that changes it, so `total` is one GetItem instead of a count.
+//! - `owner#<user pk>`: the set (`rooms`, numbers) of the pks of the rooms a user owns, changed
+//!   in the same transaction as every room creation (refused when the set already holds the
+//!   quota, so parallel creations cannot exceed it) and deletion, so account deletion finds
+//!   every room by one strongly consistent read (an index by owner would be eventually
+//!   consistent and could miss a room created a moment before).
 //! - `counter#...`: room pks and the room-number space shared with accounts (counters.rs).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
 
-use super::{build_err, get_n, get_s, key, n, s, unavailable, Item, Store, KEY};
+use super::{build_err, key, n, s, unavailable, Attrs, Item, Store, KEY};
 use crate::domain::Room;
 use crate::ApiError;
 
@@ -23,6 +28,10 @@ fn room_id(pk: u64) -> String {
     format!("room#{pk}")
 }
 
+pub(crate) fn owner_id(user_pk: u64) -> String {
+    format!("owner#{user_pk}")
+}
+
 fn alias_id(alias: &str) -> String {
     format!("alias#{alias}")
 }
@@ -32,6 +41,10 @@ pub struct RoomPage {
     pub rooms: Vec<Room>,
     /// pk of the last room returned when more rooms follow.
     pub next: Option<u64>,
+}
+
+pub(crate) fn room_key(pk: u64) -> Item {
+    key(room_id(pk))
 }
 
 impl Room {
@@ -50,21 +63,58 @@ impl Room {
         }
         item
     }
+}
 
-    fn from_item(item: &Item) -> Self {
-        Room {
-            pk: get_n(item, "pk"),
-            roomid: get_n(item, "roomid"),
-            room_alias: get_s(item, "room_alias"),
-            active: matches!(item.get("active"), Some(AttributeValue::Bool(true))),
-            owner_pk: get_n(item, "owner_pk"),
-            version: get_n(item, "version"),
-        }
+/// From the table or the `ActiveRooms` index (which projects every attribute read here).
+impl TryFrom<&Item> for Room {
+    type Error = ApiError;
+
+    fn try_from(item: &Item) -> Result<Self, ApiError> {
+        let a = Attrs::of(item);
+        let pk = a.n("pk")?;
+        a.key_is(&room_id(pk))?;
+        Ok(Room {
+            pk,
+            roomid: a.n("roomid")?,
+            room_alias: a.s("room_alias")?,
+            active: a.bool("active")?,
+            owner_pk: a.n("owner_pk")?,
+            version: a.n("version")?,
+        })
     }
 }
 
 impl Store {
-    fn active_count_change(&self, delta: i64) -> Result<TransactWriteItem, ApiError> {
+    /// Adds (`ADD`) or removes (`DELETE`) room pks in the owner's set.
+    pub(crate) fn owned_rooms_change(
+        &self,
+        owner_pk: u64,
+        op: &str,
+        room_pks: &[u64],
+    ) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(&self.tables.rooms)
+            .set_key(Some(key(owner_id(owner_pk))))
+            .update_expression(format!("{op} rooms :pks"))
+            .expression_attribute_values(":pks", AttributeValue::Ns(room_pks.iter().map(u64::to_string).collect()))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Holds a room creation to its owner still existing: once account deletion has written
+    /// its tombstone, no room can be added behind it.
+    fn owner_is_live(&self, owner_pk: u64) -> Result<TransactWriteItem, ApiError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(super::users::user_id(owner_pk))))
+            .condition_expression("attribute_exists(id) AND attribute_not_exists(deleted_at)")
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    pub(crate) fn active_count_change(&self, delta: i64) -> Result<TransactWriteItem, ApiError> {
         let update = Update::builder()
             .table_name(&self.tables.rooms)
             .set_key(Some(key(ACTIVE_COUNT)))
@@ -76,12 +126,26 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// Adds a new room to its owner's set, refused once the set holds `quota` rooms.
+    fn owned_rooms_add(&self, owner_pk: u64, room_pk: u64, quota: u32) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(&self.tables.rooms)
+            .set_key(Some(key(owner_id(owner_pk))))
+            .update_expression("ADD rooms :pks")
+            .condition_expression("attribute_not_exists(rooms) OR size(rooms) < :quota")
+            .expression_attribute_values(":pks", AttributeValue::Ns(vec![room_pk.to_string()]))
+            .expression_attribute_values(":quota", n(u64::from(quota)))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     fn alias_claim(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, ApiError> {
         let claim = Item::from([(KEY.to_owned(), s(alias_id(alias))), ("room_pk".to_owned(), n(room_pk))]);
         self.put_new(&self.tables.rooms, claim)
     }
 
-    fn alias_release(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, ApiError> {
+    pub(crate) fn alias_release(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, ApiError> {
         let delete = Delete::builder()
             .table_name(&self.tables.rooms)
             .set_key(Some(key(alias_id(alias))))
@@ -92,22 +156,30 @@ impl Store {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    /// Creates the room with its alias claim (and its place in the active count).
-    pub async fn create_room(&self, room: &Room) -> Result<(), ApiError> {
-        let mut items =
-            vec![self.alias_claim(&room.room_alias, room.pk)?, self.put_new(&self.tables.rooms, room.to_item())?];
+    /// Creates the room with its alias claim, its place in the owner's set (at most `quota`
+    /// rooms) and in the active count.
+    pub async fn create_room(&self, room: &Room, quota: u32) -> Result<(), ApiError> {
+        let mut items = vec![
+            self.alias_claim(&room.room_alias, room.pk)?,
+            self.put_new(&self.tables.rooms, room.to_item())?,
+            self.owner_is_live(room.owner_pk)?,
+            self.owned_rooms_add(room.owner_pk, room.pk, quota)?,
+        ];
         if room.active {
             items.push(self.active_count_change(1)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(r) if r.index == 0 => Err(ApiError::Taken { field: "room_alias" }),
+            // The account was deleted after this request authenticated: its token is dead.
+            Err(r) if r.index == 2 => Err(ApiError::Unauthorized),
+            Err(r) if r.index == 3 => Err(ApiError::RoomQuota { limit: quota }),
             Err(_) => Err(ApiError::Contended),
         }
     }
 
     pub async fn get_room(&self, pk: u64) -> Result<Option<Room>, ApiError> {
-        Ok(self.get(&self.tables.rooms, room_id(pk)).await?.as_ref().map(Room::from_item))
+        self.get(&self.tables.rooms, room_id(pk)).await?.as_ref().map(Room::try_from).transpose()
     }
 
     /// Writes `updated` over `current` (as read: same version), moving the alias claim and the
@@ -139,8 +211,11 @@ impl Store {
             .expression_attribute_values(":v", n(room.version))
             .build()
             .map_err(build_err)?;
-        let mut items =
-            vec![TransactWriteItem::builder().delete(delete).build(), self.alias_release(&room.room_alias, room.pk)?];
+        let mut items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            self.alias_release(&room.room_alias, room.pk)?,
+            self.owned_rooms_change(room.owner_pk, "DELETE", &[room.pk])?,
+        ];
         if room.active {
             items.push(self.active_count_change(-1)?);
         }
@@ -151,13 +226,18 @@ impl Store {
     }
 
     pub async fn count_active_rooms(&self) -> Result<u64, ApiError> {
-        Ok(self.get(&self.tables.rooms, ACTIVE_COUNT).await?.as_ref().map(|i| get_n(i, "value")).unwrap_or(0))
+        Ok(self
+            .get(&self.tables.rooms, ACTIVE_COUNT)
+            .await?
+            .map(|i| Attrs::of(&i).n("value"))
+            .transpose()?
+            .unwrap_or(0))
     }
 
     /// Active rooms in pk order: `skip` of them passed over, then up to `limit`, starting after
     /// pk `after` when given. The index holds only active rooms, so the items read are the
     /// skipped and returned ones, never the inactive rest of the table.
-    pub async fn list_active_rooms(&self, after: Option<u64>, skip: usize, limit: usize) -> Result<RoomPage, ApiError> {
+    pub async fn list_active_rooms(&self, after: Option<u64>, skip: u64, limit: u64) -> Result<RoomPage, ApiError> {
         let mut start: Option<Item> = after.map(|pk| {
             Item::from([
                 (KEY.to_owned(), s(room_id(pk))),
@@ -165,11 +245,13 @@ impl Store {
                 ("active_shard".to_owned(), s(ACTIVE_SHARD)),
             ])
         });
-        let wanted = skip + limit + 1; // one more tells whether a next page exists
-        let mut seen: Vec<Room> = Vec::with_capacity(limit + 1);
-        let mut passed = 0usize;
+        // One more tells whether a next page exists. Saturating: the handler bounds both, the
+        // store does not trust that.
+        let wanted = skip.saturating_add(limit).saturating_add(1);
+        let mut seen: Vec<Room> = Vec::new();
+        let mut passed = 0u64;
         loop {
-            let remaining = wanted - passed - seen.len();
+            let remaining = wanted - passed - seen.len() as u64;
             let out = self
                 .client
                 .query()
@@ -186,20 +268,44 @@ impl Store {
                 if passed < skip {
                     passed += 1;
                 } else {
-                    seen.push(Room::from_item(item));
+                    seen.push(Room::try_from(item)?);
                 }
             }
             start = out.last_evaluated_key().cloned();
-            if start.is_none() || passed + seen.len() >= wanted {
+            if start.is_none() || passed + seen.len() as u64 >= wanted {
                 break;
             }
         }
-        let next = if seen.len() > limit {
-            seen.truncate(limit);
+        let next = if seen.len() as u64 > limit {
+            seen.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             seen.last().map(|r| r.pk)
         } else {
             None
         };
         Ok(RoomPage { rooms: seen, next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room() -> Room {
+        Room { pk: 4, roomid: 1009, room_alias: "1262".into(), active: true, owner_pk: 7, version: 1 }
+    }
+
+    #[test]
+    fn a_room_reads_back_as_written_and_fails_without_its_numbers() {
+        assert_eq!(Room::try_from(&room().to_item()).unwrap(), room());
+        for attribute in ["pk", "roomid", "room_alias", "active", "owner_pk", "version"] {
+            let mut item = room().to_item();
+            item.remove(attribute);
+            match Room::try_from(&item) {
+                Err(ApiError::CorruptItem { key, attribute: named }) => {
+                    assert_eq!((key.as_str(), named.as_str()), ("room#4", attribute))
+                }
+                other => panic!("{attribute}: {other:?}"),
+            }
+        }
     }
 }

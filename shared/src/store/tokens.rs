@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
 
-use super::{build_err, get_n, key, n, s, unavailable, Item, LinkedWrite, Store, KEY};
+use super::{build_err, key, n, s, unavailable, Attrs, Item, LinkedWrite, Store, KEY};
 use crate::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,6 +10,9 @@ pub struct TokenRecord {
     pub user_pk: u64,
     pub epoch: u64,
     pub expires_at: u64,
+    /// When it was issued: account deletion without a password or phone accepts only a fresh
+    /// token. Records written before this field existed read as 0, i.e. never fresh.
+    pub issued_at: u64,
 }
 
 impl TokenRecord {
@@ -19,15 +22,21 @@ impl TokenRecord {
             ("user_pk".to_owned(), n(self.user_pk)),
             ("epoch".to_owned(), n(self.epoch)),
             ("expires_at".to_owned(), n(self.expires_at)),
+            ("issued_at".to_owned(), n(self.issued_at)),
         ])
     }
+}
 
-    fn from_item(item: &Item) -> Self {
-        TokenRecord {
-            user_pk: get_n(item, "user_pk"),
-            epoch: get_n(item, "epoch"),
-            expires_at: get_n(item, "expires_at"),
-        }
+impl TokenRecord {
+    /// `key` is the token's hash: a deleted record's returned attributes do not carry it.
+    fn read(item: &Item, key: &str) -> Result<Self, ApiError> {
+        let a = Attrs::returned_by(item, key);
+        Ok(TokenRecord {
+            user_pk: a.n("user_pk")?,
+            epoch: a.n("epoch")?,
+            expires_at: a.n("expires_at")?,
+            issued_at: a.opt_n("issued_at")?.unwrap_or(0),
+        })
     }
 }
 
@@ -63,7 +72,7 @@ impl Store {
     }
 
     pub async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, ApiError> {
-        Ok(self.get(&self.tables.tokens, hash).await?.as_ref().map(TokenRecord::from_item))
+        self.get(&self.tables.tokens, hash).await?.map(|item| TokenRecord::read(&item, hash)).transpose()
     }
 
     /// Deletes the token and returns what it was, in one round trip.
@@ -77,6 +86,28 @@ impl Store {
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(out.attributes().map(TokenRecord::from_item))
+        out.attributes().map(|item| TokenRecord::read(item, hash)).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_record_needs_its_account_epoch_and_expiry() {
+        let record = TokenRecord { user_pk: 7, epoch: 3, expires_at: 99, issued_at: 50 };
+        let hash = "ab".repeat(32);
+        assert_eq!(TokenRecord::read(&record.to_item(&hash), &hash).unwrap(), record);
+        for attribute in ["user_pk", "epoch", "expires_at"] {
+            let mut item = record.to_item(&hash);
+            item.remove(attribute);
+            let err = TokenRecord::read(&item, &hash).unwrap_err();
+            assert!(matches!(&err, ApiError::CorruptItem { attribute: a, .. } if a == attribute), "{err:?}");
+            assert!(!err.to_string().contains(&hash[..16]), "the log never holds a token's key: {err}");
+        }
+        let mut old = record.to_item(&hash);
+        old.remove("issued_at");
+        assert_eq!(TokenRecord::read(&old, &hash).unwrap().issued_at, 0, "older records: never fresh");
     }
 }

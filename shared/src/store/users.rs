@@ -7,13 +7,13 @@
 //!   verified phone to one account;
 //! - `counter#...`: atomic counters (see counters.rs).
 
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 
 use super::tokens::TokenRecord;
-use super::{
-    build_err, get_n, get_opt_s, get_s, key, n, s, unless_condition_failed, Item, LinkedWrite, Rejected, Store, KEY,
-};
+use super::{build_err, key, n, s, unless_condition_failed, Attrs, Item, LinkedWrite, Rejected, Store, KEY};
 use crate::domain::User;
+use crate::phone::Phone;
+use crate::validate::{Snsid, Username};
 use crate::ApiError;
 
 /// What login needs, read in one GetItem by username.
@@ -26,11 +26,13 @@ pub struct Credentials {
     pub token_epoch: u64,
 }
 
-fn user_id(pk: u64) -> String {
+pub(crate) fn user_id(pk: u64) -> String {
     format!("user#{pk}")
 }
 
-fn claim_id(username: &str) -> String {
+const PHONE_CLAIM: &str = "phone#";
+
+pub(crate) fn claim_id(username: &str) -> String {
     format!("username#{username}")
 }
 
@@ -45,13 +47,17 @@ pub struct Claim {
 
 impl Claim {
     /// The third-party identity (login_type, snsid).
-    pub fn sns(login_type: &str, snsid: &str) -> Self {
-        Claim { id: format!("sns#{login_type}#{snsid}"), field: "snsid" }
+    pub fn sns(login_type: &str, snsid: &Snsid) -> Self {
+        Claim { id: format!("sns#{login_type}#{}", snsid.as_str()), field: "snsid" }
     }
 
     /// A phone verified by SMS (never one merely typed into a profile).
-    pub fn phone(e164: &str) -> Self {
-        Claim { id: format!("phone#{e164}"), field: "phone" }
+    pub fn phone(phone: &Phone) -> Self {
+        Claim { id: format!("{PHONE_CLAIM}{}", phone.e164), field: "phone" }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     fn to_item(&self, user_pk: u64) -> Item {
@@ -84,29 +90,47 @@ impl User {
         item.insert("roomid".into(), n(self.roomid));
         item.insert("token_epoch".into(), n(self.token_epoch));
         item.insert("version".into(), n(self.version));
+        if !self.claims.is_empty() {
+            item.insert("claims".into(), AttributeValue::Ss(self.claims.clone()));
+        }
         item
     }
+}
 
-    fn from_item(item: &Item) -> Self {
-        User {
-            pk: get_n(item, "pk"),
-            username: get_s(item, "username"),
-            nickname: get_s(item, "nickname"),
-            sex: get_s(item, "sex"),
-            age: get_s(item, "age"),
-            email: get_s(item, "email"),
-            phone: get_s(item, "phone"),
-            country: get_s(item, "country"),
-            province: get_s(item, "province"),
-            city: get_s(item, "city"),
-            career: get_s(item, "career"),
-            login_type: get_s(item, "login_type"),
-            img: get_s(item, "img"),
-            date_joined: get_s(item, "date_joined"),
-            roomid: get_n(item, "roomid"),
-            token_epoch: get_n(item, "token_epoch"),
-            version: get_n(item, "version"),
-        }
+impl TryFrom<&Item> for User {
+    type Error = ApiError;
+
+    fn try_from(item: &Item) -> Result<Self, ApiError> {
+        let a = Attrs::of(item);
+        let pk = a.n("pk")?;
+        a.key_is(&user_id(pk))?;
+        Ok(User {
+            pk,
+            username: a.s("username")?,
+            nickname: a.text("nickname")?,
+            sex: a.text("sex")?,
+            age: a.text("age")?,
+            email: a.text("email")?,
+            phone: a.text("phone")?,
+            country: a.text("country")?,
+            province: a.text("province")?,
+            city: a.text("city")?,
+            career: a.text("career")?,
+            login_type: a.text("login_type")?,
+            img: a.text("img")?,
+            date_joined: a.text("date_joined")?,
+            roomid: a.n("roomid")?,
+            token_epoch: a.n("token_epoch")?,
+            version: a.n("version")?,
+            claims: a.opt_ss("claims")?,
+        })
+    }
+}
+
+impl User {
+    /// The phone verified by SMS (E.164), if the account holds one.
+    pub fn verified_phone(&self) -> Option<&str> {
+        self.claims.iter().find_map(|id| id.strip_prefix(PHONE_CLAIM))
     }
 }
 
@@ -123,14 +147,21 @@ impl Credentials {
         }
         item
     }
+}
 
-    fn from_item(item: &Item) -> Self {
-        Credentials {
-            username: get_s(item, "username"),
-            user_pk: get_n(item, "user_pk"),
-            password_hash: get_opt_s(item, "password_hash"),
-            token_epoch: get_n(item, "token_epoch"),
-        }
+impl TryFrom<&Item> for Credentials {
+    type Error = ApiError;
+
+    fn try_from(item: &Item) -> Result<Self, ApiError> {
+        let a = Attrs::of(item);
+        let username = a.s("username")?;
+        a.key_is(&claim_id(&username))?;
+        Ok(Credentials {
+            username,
+            user_pk: a.n("user_pk")?,
+            password_hash: a.opt_s("password_hash")?,
+            token_epoch: a.n("token_epoch")?,
+        })
     }
 }
 
@@ -165,7 +196,9 @@ impl Store {
             items.push(self.put_new(&self.tables.users, claim.to_item(user.pk))?);
         }
         items.push(self.put_new(&self.tables.users, creds.to_item())?);
-        items.push(self.put_new(&self.tables.users, user.to_item())?);
+        let mut record = user.clone();
+        record.claims.extend(claims.iter().map(|c| c.id.clone()));
+        items.push(self.put_new(&self.tables.users, record.to_item())?);
         items.push(self.token_put(token_hash, token)?);
         items.extend(linked.map(|l| l.item.clone()));
         match self.transact(items).await? {
@@ -182,15 +215,20 @@ impl Store {
     /// The account holding `claim`, if any (strongly consistent: a claim written a moment ago
     /// by a concurrent request is seen).
     pub async fn claim_owner(&self, claim: &Claim) -> Result<Option<u64>, ApiError> {
-        Ok(self.get(&self.tables.users, claim.id.as_str()).await?.as_ref().map(|item| get_n(item, "user_pk")))
+        self.get(&self.tables.users, claim.id.as_str()).await?.map(|item| Attrs::of(&item).n("user_pk")).transpose()
     }
 
-    pub async fn get_credentials(&self, username: &str) -> Result<Option<Credentials>, ApiError> {
-        Ok(self.get(&self.tables.users, claim_id(username)).await?.as_ref().map(Credentials::from_item))
+    pub async fn get_credentials(&self, username: &Username) -> Result<Option<Credentials>, ApiError> {
+        self.get(&self.tables.users, claim_id(username.as_str())).await?.as_ref().map(Credentials::try_from).transpose()
     }
 
+    /// The live account `pk`; a deleted account (its tombstone, see deletion.rs) is none.
     pub async fn get_user(&self, pk: u64) -> Result<Option<User>, ApiError> {
-        Ok(self.get(&self.tables.users, user_id(pk)).await?.as_ref().map(User::from_item))
+        self.get(&self.tables.users, user_id(pk))
+            .await?
+            .filter(|i| !super::deletion::is_tombstone(i))
+            .map(|i| User::try_from(&i))
+            .transpose()
     }
 
     /// Saves a profile change made to `user` as read (same `version`). A new username moves the
@@ -200,7 +238,8 @@ impl Store {
         let mut items = Vec::with_capacity(3);
         items.push(self.put_user_versioned(user)?);
         if user.username != old_username {
-            let mut creds = self.get_credentials(old_username).await?.ok_or(ApiError::Contended)?;
+            let mut creds =
+                self.get_credentials(&Username::of_record(old_username)).await?.ok_or(ApiError::Contended)?;
             if creds.user_pk != user.pk {
                 return Err(ApiError::Contended);
             }
@@ -244,13 +283,15 @@ impl Store {
     }
 
     /// Sets a new password hash and starts a new token epoch (every older token dies), issuing
-    /// the one token of the new epoch, all in one transaction.
+    /// the one token of the new epoch, all in one transaction, with `linked` if given (the
+    /// captcha of a reset: used up only if the password changes).
     pub async fn change_password(
         &self,
         user: &User,
         new_hash: &str,
         token_hash: &str,
         token: &TokenRecord,
+        linked: Option<&LinkedWrite>,
     ) -> Result<User, ApiError> {
         let mut next = user.clone();
         next.token_epoch = token.epoch;
@@ -264,14 +305,153 @@ impl Store {
             .expression_attribute_values(":pk", n(user.pk))
             .build()
             .map_err(build_err)?;
-        let items = vec![
+        let mut items = vec![
             self.put_user_versioned(&next)?,
             TransactWriteItem::builder().update(claim).build(),
             self.token_put(token_hash, token)?,
         ];
+        items.extend(linked.map(|l| l.item.clone()));
         match self.transact(items).await? {
             Ok(()) => Ok(User { version: next.version + 1, ..next }),
+            Err(r) => match linked {
+                Some(l) if r.index == 3 => Err((l.refused)()),
+                _ => Err(ApiError::Contended),
+            },
+        }
+    }
+}
+
+impl Store {
+    /// Makes `e164` the account's one verified phone in one transaction: its claim taken, the
+    /// old phone's claim released, the account's `phone` and claim list rewritten over the
+    /// version read. Someone else's claim is `Taken { phone }` and nothing changes.
+    /// The captcha that proved the phone (`linked`) is used up in the same transaction, so a
+    /// refused bind leaves it usable.
+    pub async fn bind_phone(&self, user: &User, phone: &Phone, linked: &LinkedWrite) -> Result<User, ApiError> {
+        let claim = Claim::phone(phone);
+        let mut next = user.clone();
+        next.phone.clone_from(&phone.e164);
+        let already_held = user.claims.contains(&claim.id);
+        let old: Vec<String> = if already_held {
+            Vec::new()
+        } else {
+            next.claims.retain(|id| !id.starts_with(PHONE_CLAIM));
+            next.claims.push(claim.id.clone());
+            user.claims.iter().filter(|id| id.starts_with(PHONE_CLAIM)).cloned().collect()
+        };
+        let mut items = vec![linked.item.clone(), self.put_user_versioned(&next)?];
+        if !already_held {
+            items.push(self.put_new(&self.tables.users, claim.to_item(user.pk))?);
+        }
+        for id in &old {
+            items.push(self.claim_release(id, user.pk)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(User { version: user.version + 1, ..next }),
+            Err(r) if r.index == 0 => Err((linked.refused)()),
+            Err(r) if r.index == 2 => Err(ApiError::Taken { field: claim.field }),
             Err(_) => Err(ApiError::Contended),
         }
+    }
+
+    /// Uses up a matched captcha on its own, for a check whose change cannot share its
+    /// transaction (AccountDelete's re-authentication).
+    pub async fn consume_captcha_now(&self, linked: &LinkedWrite) -> Result<(), ApiError> {
+        match self.transact(vec![linked.item.clone()]).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err((linked.refused)()),
+        }
+    }
+
+    /// Deletes the claim `id` if `pk` holds it; an absent claim is no obstacle (releasing is
+    /// idempotent), one held by another account fails the transaction.
+    pub(crate) fn claim_release(&self, id: &str, pk: u64) -> Result<TransactWriteItem, ApiError> {
+        let delete = Delete::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(id)))
+            .condition_expression("attribute_not_exists(id) OR user_pk = :pk")
+            .expression_attribute_values(":pk", n(pk))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> User {
+        let mut u = User::new(7, "alice".into(), "0", 1007, "2026-01-01T00:00:00Z".into());
+        u.token_epoch = 3;
+        u.version = 2;
+        u.nickname = "Alice".into();
+        u.claims = vec!["phone#+8613800138000".into()];
+        u
+    }
+
+    fn missing(err: ApiError) -> String {
+        match err {
+            ApiError::CorruptItem { attribute, .. } => attribute,
+            other => panic!("expected CorruptItem, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_user_reads_back_as_written() {
+        assert_eq!(User::try_from(&user().to_item()).unwrap(), user());
+    }
+
+    #[test]
+    fn a_user_without_pk_epoch_version_roomid_or_username_is_corrupt_not_user_zero() {
+        for attribute in ["pk", "token_epoch", "version", "roomid", "username"] {
+            let mut item = user().to_item();
+            item.remove(attribute);
+            assert_eq!(missing(User::try_from(&item).unwrap_err()), attribute);
+        }
+    }
+
+    #[test]
+    fn a_user_whose_pk_disagrees_with_its_key_is_corrupt() {
+        let mut item = user().to_item();
+        item.insert("pk".into(), n(8));
+        assert_eq!(missing(User::try_from(&item).unwrap_err()), KEY);
+    }
+
+    #[test]
+    fn absent_profile_text_reads_as_empty() {
+        let mut item = user().to_item();
+        for text in ["nickname", "sex", "age", "email", "phone", "country", "province", "city", "career", "img"] {
+            item.remove(text);
+        }
+        item.remove("claims");
+        let read = User::try_from(&item).unwrap();
+        assert_eq!((read.nickname.as_str(), read.pk, read.token_epoch), ("", 7, 3));
+        assert!(read.claims.is_empty());
+    }
+
+    #[test]
+    fn credentials_need_their_account_and_epoch_but_not_a_password() {
+        let creds = Credentials { username: "alice".into(), user_pk: 7, password_hash: None, token_epoch: 3 };
+        let read = Credentials::try_from(&creds.to_item()).unwrap();
+        assert_eq!((read.user_pk, read.token_epoch, read.password_hash), (7, 3, None));
+        for attribute in ["user_pk", "token_epoch", "username"] {
+            let mut item = creds.to_item();
+            item.remove(attribute);
+            assert_eq!(missing(Credentials::try_from(&item).unwrap_err()), attribute);
+        }
+        let mut item = creds.to_item();
+        item.insert("password_hash".into(), n(1));
+        assert_eq!(missing(Credentials::try_from(&item).unwrap_err()), "password_hash");
+    }
+
+    #[test]
+    fn a_claim_names_its_owner() {
+        let claim = Claim::phone(&Phone::parse("13800138000", &["86".to_owned()]).unwrap());
+        let mut item = claim.to_item(7);
+        assert_eq!(Attrs::of(&item).n("user_pk").unwrap(), 7);
+        item.remove("user_pk");
+        let err = Attrs::of(&item).n("user_pk").unwrap_err();
+        assert!(!err.to_string().contains("13800138000"), "{err}");
     }
 }

@@ -1,0 +1,31 @@
+//! POST /password/reset/: a captcha for a verified phone sets a new password on the account
+//! that holds that phone, revokes every older token, clears the login lockout and issues one
+//! new token.
+
+use crate::auth::{captcha, passwords, session};
+use crate::http::ApiRequest;
+use crate::phone::Phone;
+use crate::store::Claim;
+use crate::validate;
+use crate::{ApiError, ApiResult, Context};
+
+pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
+    let fields = req.fields()?;
+    let raw_phone = fields.required_text("phone", 32)?;
+    let code = fields.required_text("captcha", 6)?;
+    let password = validate::password(&fields, "password")?;
+    let phone = Phone::parse(&raw_phone, &ctx.config.sms.allowed_countries)?;
+    captcha::check_format(&code)?;
+
+    let matched = captcha::redeem(ctx, &phone.e164, &code).await?;
+    // The code proved the phone; without an account it stays usable for PhoneLogin, which
+    // creates one (it is used up only in the transaction that changes the password).
+    let pk = ctx.store.claim_owner(&Claim::phone(&phone)).await?.ok_or(ApiError::NoAccount)?;
+    let user = ctx.store.get_user(pk).await?.ok_or(ApiError::Contended)?;
+    let hash = passwords::hash(password).await?;
+    let (token, record) = session::new_token(ctx, pk, user.token_epoch + 1)?;
+    let user = ctx.store.change_password(&user, &hash, &token.hash, &record, Some(&matched.consume)).await?;
+    // The one store function that lifts every lockout of the username.
+    ctx.store.clear_login_failures(&user.username_key()).await?;
+    Ok(super::user_response("重置成功", &user, &token.plain))
+}

@@ -1,0 +1,114 @@
+//! The captcha HMAC key. Deployed, it lives in Secrets Manager (template.yaml `CaptchaSecret`,
+//! generated at deploy time) and the two SMS functions read it once per cold start by its ARN
+//! (`CAPTCHA_SECRET_ARN`): never in a template parameter or an environment variable, which
+//! anyone with `cloudformation:DescribeStacks` or `lambda:GetFunctionConfiguration` can read.
+//! (CloudFormation's `{{resolve:ssm-secure:...}}` is not allowed in Lambda environment
+//! variables, and `{{resolve:secretsmanager:...}}` would put the value in one: README
+//! "Secrets" has the measurements behind the choice.)
+//!
+//! Inside Lambda a function that needs the key refuses to start without a real one
+//! ([`require_captcha_secret`]); the built-in development key works only outside Lambda.
+
+use crate::config::{Config, DEVELOPMENT_CAPTCHA_SECRET};
+
+/// A secret value. Its `Debug` (and so a derived `Debug` of any config holding it) prints no
+/// part of it; the value is reached only by [`Secret::expose`], at the one place that uses it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Shortest key accepted, from any source.
+pub const MIN_LEN: usize = 32;
+
+/// Fills in the captcha key from Secrets Manager when `CAPTCHA_SECRET_ARN` names one.
+pub async fn resolve(config: &mut Config, sdk: &aws_config::SdkConfig) -> Result<(), String> {
+    let Some(arn) = std::env::var("CAPTCHA_SECRET_ARN").ok().filter(|v| !v.is_empty()) else {
+        return Ok(());
+    };
+    config.sms.code_secret = Secret::new(fetch(sdk, &arn).await?);
+    Ok(())
+}
+
+#[cfg(feature = "captcha-secret")]
+async fn fetch(sdk: &aws_config::SdkConfig, arn: &str) -> Result<String, String> {
+    let client = aws_sdk_secretsmanager::Client::from_conf(crate::deadlines::secrets_manager(sdk));
+    fetch_with(&client, arn).await
+}
+
+#[cfg(not(feature = "captcha-secret"))]
+async fn fetch(_sdk: &aws_config::SdkConfig, _arn: &str) -> Result<String, String> {
+    Err("CAPTCHA_SECRET_ARN is set but this function was built without the captcha-secret feature".into())
+}
+
+/// The secret's string value, checked like `CAPTCHA_SECRET`. Errors name the failure, never
+/// the value.
+#[cfg(feature = "captcha-secret")]
+pub async fn fetch_with(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<String, String> {
+    let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+        let code = aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(&e).unwrap_or("no error code").to_owned();
+        format!("CAPTCHA_SECRET_ARN: GetSecretValue failed ({code}: {e})")
+    })?;
+    let value = out.secret_string().ok_or("CAPTCHA_SECRET_ARN: the secret has no string value")?;
+    if value.len() < MIN_LEN {
+        return Err(format!("CAPTCHA_SECRET_ARN: the secret must be at least {MIN_LEN} characters"));
+    }
+    Ok(value.to_owned())
+}
+
+/// Cold-start check of the functions that hash captcha codes (phone_captcha, phone_login):
+/// inside Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) the public development key is refused, as
+/// `SNS_VERIFY=off` is: anyone could compute every stored code's HMAC with it.
+pub fn require_captcha_secret(config: &Config) -> Result<(), String> {
+    check(config.sms.code_secret.expose(), std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some())
+}
+
+fn check(secret: &str, in_lambda: bool) -> Result<(), String> {
+    if in_lambda && secret == DEVELOPMENT_CAPTCHA_SECRET {
+        return Err("the built-in development captcha secret is refused inside Lambda: set CAPTCHA_SECRET_ARN \
+                    (template.yaml does)"
+            .into());
+    }
+    if secret.len() < MIN_LEN {
+        return Err(format!("the captcha secret must be at least {MIN_LEN} characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_s_debug_never_prints_the_captcha_key() {
+        let mut config = Config::default();
+        config.sms.code_secret = Secret::new("s3cr3t-".repeat(8));
+        let printed = format!("{config:?} {:#?}", config.sms);
+        assert!(printed.contains("Secret(..)"), "{printed}");
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        assert!(!format!("{:?}", Config::default()).contains(DEVELOPMENT_CAPTCHA_SECRET));
+    }
+
+    #[test]
+    fn the_development_secret_only_outside_lambda() {
+        assert!(check(DEVELOPMENT_CAPTCHA_SECRET, false).is_ok());
+        let refused = check(DEVELOPMENT_CAPTCHA_SECRET, true).unwrap_err();
+        assert!(refused.contains("refused inside Lambda"), "{refused}");
+        assert!(check(&"k".repeat(64), true).is_ok());
+        assert!(check("short", false).is_err());
+    }
+}
