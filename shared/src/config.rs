@@ -146,6 +146,12 @@ impl Default for SnsConfig {
 pub struct Config {
     pub tables: Tables,
     pub token_ttl: Duration,
+    /// Lifetime of a refresh token from its issue (each rotation starts a new one, so a
+    /// session lives as long as the app refreshes within this).
+    pub refresh_ttl: Duration,
+    /// How long after its rotation a used refresh token still gets its successor back instead
+    /// of revoking the session (API.md: 10 s).
+    pub refresh_reuse_grace: Duration,
     pub lockout: LockoutPolicy,
     pub cors_allow_origin: String,
     /// Largest request body accepted; API.md fixes it at 64 KiB.
@@ -159,6 +165,8 @@ impl Default for Config {
         Config {
             tables: Tables::local(""),
             token_ttl: Duration::from_secs(24 * 3600),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(10),
             lockout: LockoutPolicy::default(),
             cors_allow_origin: "*".into(),
             max_body_bytes: MAX_BODY_BYTES,
@@ -183,6 +191,12 @@ impl Config {
         }
         if let Some(v) = seconds("TOKEN_TTL_SECONDS")? {
             c.token_ttl = v;
+        }
+        if let Some(v) = seconds("REFRESH_TOKEN_TTL_SECONDS")? {
+            c.refresh_ttl = v;
+        }
+        if let Some(v) = seconds("REFRESH_REUSE_GRACE_SECONDS")? {
+            c.refresh_reuse_grace = v;
         }
         if let Some(v) = number("LOGIN_LOCKOUT_THRESHOLD")? {
             c.lockout.threshold = v;

@@ -12,6 +12,7 @@ pub mod register;
 pub mod rooms;
 #[cfg(feature = "sns-providers")]
 pub mod sns_login;
+pub mod token_refresh;
 pub mod user_icon;
 pub mod user_info;
 pub mod user_password;
@@ -19,7 +20,8 @@ pub mod user_password;
 use crate::domain::User;
 use crate::http::ApiResponse;
 
-/// The answer of every endpoint that returns an account: user fields plus the token.
+/// The answer of an endpoint that returns an account with the caller's own token (endpoints
+/// that issue a token answer with `session::Issued::response`, which adds the refresh token).
 pub fn user_response(msg: &'static str, user: &User, token: &str) -> ApiResponse {
     ApiResponse::ok(msg, user.to_fields(token))
 }

@@ -50,5 +50,5 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     draft.img.clone_from(&input.icon);
     let login = accounts::login_with_claim(ctx, &claim, Wish::Name(input.username), draft, None).await?;
     let status = if login.created { 201 } else { 200 };
-    Ok(super::user_response("登录成功", &login.user, &login.token.plain).with_status(status))
+    Ok(login.issued.response("登录成功", &login.user).with_status(status))
 }

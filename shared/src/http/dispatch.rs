@@ -64,6 +64,7 @@ async fn handle(ctx: &Context, function: Function, req: Request) -> ApiResult {
         #[cfg(not(feature = "sms"))]
         Handler::PhoneCaptcha => Err(ApiError::NoRoute),
         Handler::PhoneLogin => handlers::phone_login::handle(ctx, req).await,
+        Handler::TokenRefresh => handlers::token_refresh::handle(ctx, req).await,
         #[cfg(feature = "sns-providers")]
         Handler::SnsLogin => handlers::sns_login::handle(ctx, req).await,
         // Built without the provider client: this is another function, and `route_of` has

@@ -16,6 +16,7 @@ pub enum Function {
     PhoneCaptcha,
     PhoneLogin,
     SnsLogin,
+    TokenRefresh,
 }
 
 impl Function {
@@ -30,6 +31,7 @@ impl Function {
         Function::PhoneCaptcha,
         Function::PhoneLogin,
         Function::SnsLogin,
+        Function::TokenRefresh,
     ];
 
     /// The crate directory under `functions/` (and the template's `CodeUri`).
@@ -45,6 +47,7 @@ impl Function {
             Function::PhoneCaptcha => "phone_captcha",
             Function::PhoneLogin => "phone_login",
             Function::SnsLogin => "sns_login",
+            Function::TokenRefresh => "token_refresh",
         }
     }
 }
@@ -67,6 +70,7 @@ pub enum Handler {
     PhoneCaptcha,
     PhoneLogin,
     SnsLogin,
+    TokenRefresh,
 }
 
 #[derive(Debug)]
@@ -112,6 +116,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/phonelogin", F::PhoneLogin, H::PhoneLogin),
     route("POST", "/snslogin", F::SnsLogin, H::SnsLogin),
     route("OPTIONS", "/snslogin", F::SnsLogin, H::Options),
+    route("POST", "/token/refresh", F::TokenRefresh, H::TokenRefresh),
+    route("OPTIONS", "/token/refresh", F::TokenRefresh, H::Options),
 ];
 
 /// Drops the trailing slash the seed's paths carry (`/users/` and `/users` are one path).

@@ -9,6 +9,7 @@ pub mod captcha;
 pub mod counters;
 pub mod lockout;
 pub mod rooms;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 
@@ -22,6 +23,7 @@ use aws_sdk_dynamodb::Client;
 use crate::config::Tables;
 use crate::ApiError;
 
+pub use sessions::{Grant, RefreshRecord, Rotated, SessionRecord};
 pub use tokens::TokenRecord;
 pub use users::{Claim, Credentials};
 

@@ -1,8 +1,10 @@
 //! The token table: key = SHA-256 of the token, `expires_at` doubling as the TTL attribute.
+//! The same table holds the login sessions and their refresh tokens (sessions.rs), under
+//! prefixed keys that a bare 64-hex-digit hash can never equal.
 
 use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
 
-use super::{build_err, get_n, key, n, s, unavailable, Item, LinkedWrite, Store, KEY};
+use super::{build_err, get_n, get_s, key, n, s, unavailable, Item, Store, KEY};
 use crate::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,6 +12,9 @@ pub struct TokenRecord {
     pub user_pk: u64,
     pub epoch: u64,
     pub expires_at: u64,
+    /// The login session the token belongs to (empty on tokens issued before sessions
+    /// existed). Only logout reads it: checking a token never looks at the session.
+    pub session: String,
 }
 
 impl TokenRecord {
@@ -19,6 +24,7 @@ impl TokenRecord {
             ("user_pk".to_owned(), n(self.user_pk)),
             ("epoch".to_owned(), n(self.epoch)),
             ("expires_at".to_owned(), n(self.expires_at)),
+            ("session".to_owned(), s(self.session.as_str())),
         ])
     }
 
@@ -27,6 +33,7 @@ impl TokenRecord {
             user_pk: get_n(item, "user_pk"),
             epoch: get_n(item, "epoch"),
             expires_at: get_n(item, "expires_at"),
+            session: get_s(item, "session"),
         }
     }
 }
@@ -40,26 +47,6 @@ impl Store {
             .build()
             .map_err(build_err)?;
         Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    pub async fn put_token(&self, hash: &str, record: &TokenRecord) -> Result<(), ApiError> {
-        self.client
-            .put_item()
-            .table_name(&self.tables.tokens)
-            .set_item(Some(record.to_item(hash)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    /// A new token written together with `linked`: both or neither.
-    pub async fn put_token_with(&self, hash: &str, record: &TokenRecord, linked: &LinkedWrite) -> Result<(), ApiError> {
-        match self.transact(vec![self.token_put(hash, record)?, linked.item.clone()]).await? {
-            Ok(()) => Ok(()),
-            Err(r) if r.index == 1 => Err((linked.refused)()),
-            Err(_) => Err(ApiError::Contended),
-        }
     }
 
     pub async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, ApiError> {

@@ -9,7 +9,7 @@
 
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 
-use super::tokens::TokenRecord;
+use super::sessions::Grant;
 use super::{
     build_err, get_n, get_opt_s, get_s, key, n, s, unless_condition_failed, Item, LinkedWrite, Rejected, Store, KEY,
 };
@@ -26,7 +26,7 @@ pub struct Credentials {
     pub token_epoch: u64,
 }
 
-fn user_id(pk: u64) -> String {
+pub(crate) fn user_id(pk: u64) -> String {
     format!("user#{pk}")
 }
 
@@ -141,7 +141,7 @@ impl Store {
         self.put_over_version(&self.tables.users, next.to_item(), user.version)
     }
 
-    /// Creates the account, its username claim, its `claims` and its first token in one
+    /// Creates the account, its username claim, its `claims` and its first session in one
     /// transaction, with `linked` if given: either all exist afterwards or none does. A claim
     /// someone else holds is `Taken` with the claim's field (the `claims` are checked first, so
     /// a taken identity is reported even when the username is taken too).
@@ -150,8 +150,7 @@ impl Store {
         user: &User,
         password_hash: Option<&str>,
         claims: &[Claim],
-        token_hash: &str,
-        token: &TokenRecord,
+        session: &Grant,
         linked: Option<&LinkedWrite>,
     ) -> Result<(), ApiError> {
         let creds = Credentials {
@@ -160,20 +159,21 @@ impl Store {
             password_hash: password_hash.map(str::to_owned),
             token_epoch: user.token_epoch,
         };
-        let mut items = Vec::with_capacity(claims.len() + 3);
+        let mut items = Vec::with_capacity(claims.len() + 6);
         for claim in claims {
             items.push(self.put_new(&self.tables.users, claim.to_item(user.pk))?);
         }
         items.push(self.put_new(&self.tables.users, creds.to_item())?);
         items.push(self.put_new(&self.tables.users, user.to_item())?);
-        items.push(self.token_put(token_hash, token)?);
+        items.extend(self.session_start_items(session)?);
+        let linked_at = items.len();
         items.extend(linked.map(|l| l.item.clone()));
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(r) if r.index < claims.len() => Err(ApiError::Taken { field: claims[r.index].field }),
             Err(r) if r.index == claims.len() => Err(ApiError::Taken { field: "username" }),
             Err(r) => match linked {
-                Some(l) if r.index == claims.len() + 3 => Err((l.refused)()),
+                Some(l) if r.index == linked_at => Err((l.refused)()),
                 _ => Err(ApiError::Contended),
             },
         }
@@ -243,35 +243,55 @@ impl Store {
         }
     }
 
-    /// Sets a new password hash and starts a new token epoch (every older token dies), issuing
-    /// the one token of the new epoch, all in one transaction.
-    pub async fn change_password(
-        &self,
-        user: &User,
-        new_hash: &str,
-        token_hash: &str,
-        token: &TokenRecord,
-    ) -> Result<User, ApiError> {
-        let mut next = user.clone();
-        next.token_epoch = token.epoch;
-        let claim = Update::builder()
-            .table_name(&self.tables.users)
-            .set_key(Some(key(claim_id(&user.username))))
-            .update_expression("SET password_hash = :h, token_epoch = :e")
-            .condition_expression("user_pk = :pk")
-            .expression_attribute_values(":h", s(new_hash))
-            .expression_attribute_values(":e", n(token.epoch))
-            .expression_attribute_values(":pk", n(user.pk))
-            .build()
-            .map_err(build_err)?;
-        let items = vec![
-            self.put_user_versioned(&next)?,
-            TransactWriteItem::builder().update(claim).build(),
-            self.token_put(token_hash, token)?,
-        ];
+    /// Sets a new password hash and ends every session of the user (a new token epoch), opening
+    /// the one session of the new epoch, all in one transaction.
+    pub async fn change_password(&self, user: &User, new_hash: &str, session: &Grant) -> Result<User, ApiError> {
+        let (next, mut items) = self.new_epoch_items(user, session.epoch, Some(new_hash))?;
+        items.extend(self.session_start_items(session)?);
         match self.transact(items).await? {
-            Ok(()) => Ok(User { version: next.version + 1, ..next }),
+            Ok(()) => Ok(next),
             Err(_) => Err(ApiError::Contended),
         }
+    }
+
+    /// Ends every session of the user at once: a new token epoch, in which no older 24 h token
+    /// or refresh token is valid (both are checked against the user's epoch). Returns the user
+    /// as saved. Password reset and account deletion call this (or compose `new_epoch_items`).
+    pub async fn end_all_sessions(&self, user: &User) -> Result<User, ApiError> {
+        let (next, items) = self.new_epoch_items(user, user.token_epoch + 1, None)?;
+        match self.transact(items).await? {
+            Ok(()) => Ok(next),
+            Err(_) => Err(ApiError::Contended),
+        }
+    }
+
+    /// The writes that move `user` (as read) to token epoch `epoch` on both records that carry
+    /// it (the account and the username claim login reads), optionally with a new password
+    /// hash; and the user as it will be saved.
+    pub(crate) fn new_epoch_items(
+        &self,
+        user: &User,
+        epoch: u64,
+        new_hash: Option<&str>,
+    ) -> Result<(User, Vec<TransactWriteItem>), ApiError> {
+        let mut next = user.clone();
+        next.token_epoch = epoch;
+        let mut claim = Update::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(claim_id(&user.username))))
+            .condition_expression("user_pk = :pk")
+            .expression_attribute_values(":e", n(epoch))
+            .expression_attribute_values(":pk", n(user.pk));
+        claim = match new_hash {
+            Some(hash) => claim
+                .update_expression("SET password_hash = :h, token_epoch = :e")
+                .expression_attribute_values(":h", s(hash)),
+            None => claim.update_expression("SET token_epoch = :e"),
+        };
+        let items = vec![
+            self.put_user_versioned(&next)?,
+            TransactWriteItem::builder().update(claim.build().map_err(build_err)?).build(),
+        ];
+        Ok((User { version: next.version + 1, ..next }, items))
     }
 }
