@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::session::{self, Issued};
 use crate::auth::tokens::{self, NewToken};
 use crate::domain::User;
-use crate::store::{Grant, RefreshRecord, Rotated, SessionRecord};
+use crate::store::{Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
 use crate::{clock, ApiError, Context};
 
 /// 24 h tokens a session may have alive at once. An app refreshes about once a day; a client
@@ -47,7 +47,16 @@ pub async fn rotate(ctx: &Context, presented: &str) -> Result<(User, Issued), Ap
     let next = session::issue(ctx, session.id.clone(), user.pk, session.epoch)?;
     let sealed = seal(presented, &next.token.plain, &next.refresh.plain)?;
     let (dropped, evicted) = prune(&session.tokens, now);
-    match ctx.store.rotate(&hash, &session, &next.grant, &sealed, now, &dropped, &evicted).await? {
+    let rotation = Rotation {
+        old_hash: &hash,
+        session: &session,
+        next: &next.grant,
+        sealed: &sealed,
+        now,
+        dropped: &dropped,
+        evicted: &evicted,
+    };
+    match ctx.store.rotate(&rotation).await? {
         Rotated::Won => Ok((user, next)),
         Rotated::Refused => Err(ApiError::Unauthorized),
         // A parallel refresh of the same token won: answer what it answered.

@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::Client;
 use crate::config::Tables;
 use crate::ApiError;
 
-pub use sessions::{Grant, RefreshRecord, Rotated, SessionRecord};
+pub use sessions::{Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
 pub use tokens::TokenRecord;
 pub use users::{Claim, Credentials};
 

@@ -63,6 +63,20 @@ pub struct SessionRecord {
     pub ended_at: Option<u64>,
 }
 
+/// One rotation of a refresh token (see [`Store::rotate`]).
+pub struct Rotation<'a> {
+    pub old_hash: &'a str,
+    pub session: &'a SessionRecord,
+    pub next: &'a Grant,
+    /// The successor as a retry inside the grace gets it back.
+    pub sealed: &'a str,
+    pub now: u64,
+    /// Expired tokens that leave the session's list.
+    pub dropped: &'a [String],
+    /// Live tokens that leave the list and are deleted (the session is at its cap).
+    pub evicted: &'a [String],
+}
+
 /// How a rotation attempt ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotated {
@@ -164,21 +178,11 @@ impl Store {
         Ok(self.get(&self.tables.tokens, session_id(id)).await?.as_ref().map(SessionRecord::from_item))
     }
 
-    /// Uses up refresh token `old_hash` and hands out `next` in one transaction whose
+    /// Uses up refresh token `r.old_hash` and hands out `r.next` in one transaction whose
     /// conditions make it the one rotation of that token: the token still unused, the session
     /// still open with this token as its live one, the user still in the session's epoch.
-    /// `sealed` is the successor as a retry inside the grace gets it back. `dropped` leave
-    /// the session's token list (expired ones); `evicted` leave it and are deleted.
-    pub async fn rotate(
-        &self,
-        old_hash: &str,
-        session: &SessionRecord,
-        next: &Grant,
-        sealed: &str,
-        now: u64,
-        dropped: &[String],
-        evicted: &[String],
-    ) -> Result<Rotated, ApiError> {
+    pub async fn rotate(&self, r: &Rotation<'_>) -> Result<Rotated, ApiError> {
+        let Rotation { old_hash, session, next, sealed, now, dropped, evicted } = *r;
         let used = Update::builder()
             .table_name(&self.tables.tokens)
             .set_key(Some(key(refresh_id(old_hash))))
