@@ -346,7 +346,7 @@ async fn bad_input_is_refused_before_any_provider_call_or_write() {
     };
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("login_type 0", with(json!({"login_type": "0"})), 400, "invalid_login_type"),
-        ("login_type 4", with(json!({"login_type": "4"})), 400, "invalid_login_type"),
+        ("login_type 5", with(json!({"login_type": "5"})), 400, "invalid_login_type"),
         ("login_type x", with(json!({"login_type": "x"})), 400, "invalid_login_type"),
         ("login_type object", with(json!({"login_type": {"v": 1}})), 400, "invalid_login_type"),
         ("missing login_type", with(json!({"login_type": null})), 400, "missing_login_type"),

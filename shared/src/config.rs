@@ -126,6 +126,37 @@ pub struct SnsConfig {
     pub qq_app_id: String,
     /// Weibo app key: `oauth2/get_token_info` must name it as `appkey`.
     pub weibo_app_key: String,
+    pub apple: AppleConfig,
+}
+
+/// Sign in with Apple (API.md "Sign in with Apple").
+#[derive(Clone, Debug)]
+pub struct AppleConfig {
+    /// `https://appleid.apple.com`; configuration so that tests use a local stand-in. Also the
+    /// identity token's required `iss` when it is Apple's.
+    pub api_base: String,
+    /// Bundle ids and service ids an identity token's `aud` may name (`APPLE_CLIENT_IDS`,
+    /// comma separated). Empty: Sign in with Apple is refused (503), never unchecked.
+    pub client_ids: Vec<String>,
+    /// An unknown `kid` refetches Apple's keys at most this often (the cache otherwise lives
+    /// as long as the sandbox).
+    pub keys_refetch_interval: Duration,
+    /// Leeway on `exp` (and `iat`) for clock skew.
+    pub leeway: Duration,
+}
+
+/// The issuer of every genuine identity token, whatever `APPLE_API_BASE` points at.
+pub const APPLE_ISSUER: &str = "https://appleid.apple.com";
+
+impl Default for AppleConfig {
+    fn default() -> Self {
+        AppleConfig {
+            api_base: APPLE_ISSUER.into(),
+            client_ids: Vec::new(),
+            keys_refetch_interval: Duration::from_secs(60),
+            leeway: Duration::from_secs(60),
+        }
+    }
 }
 
 impl Default for SnsConfig {
@@ -138,6 +169,7 @@ impl Default for SnsConfig {
             weibo_base: "https://api.weibo.com".into(),
             qq_app_id: String::new(),
             weibo_app_key: String::new(),
+            apple: AppleConfig::default(),
         }
     }
 }
@@ -283,6 +315,7 @@ impl Config {
             ("WECHAT_API_BASE", &mut c.sns.wechat_base),
             ("QQ_API_BASE", &mut c.sns.qq_base),
             ("WEIBO_API_BASE", &mut c.sns.weibo_base),
+            ("APPLE_API_BASE", &mut c.sns.apple.api_base),
         ] {
             if let Some(v) = var(name) {
                 if !(v.starts_with("https://") || v.starts_with("http://")) {
@@ -296,6 +329,12 @@ impl Config {
         }
         if let Some(v) = var("WEIBO_APP_KEY") {
             c.sns.weibo_app_key = v;
+        }
+        if let Some(v) = var("APPLE_CLIENT_IDS") {
+            c.sns.apple.client_ids = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        }
+        if let Some(v) = seconds("APPLE_KEYS_REFETCH_SECONDS")? {
+            c.sns.apple.keys_refetch_interval = v;
         }
         c.check_limits()?;
         Ok(c)

@@ -1,4 +1,4 @@
-//! POST /snslogin/: WeChat, QQ or Weibo login. The provider vouches for (access_token, snsid)
+//! POST /snslogin/: WeChat, QQ, Weibo or Sign in with Apple login. The provider vouches for (access_token, snsid)
 //! first; the account is then the one holding the `sns#<login_type>#<snsid>` claim, or a new
 //! one created with it: 201 the first time, 200 after.
 
@@ -10,10 +10,15 @@ use crate::store::Claim;
 use crate::validate::{self, Fields, ProfileInput};
 use crate::{ApiError, ApiResult, Context};
 
+/// Longer than any nonce an app generates (Apple's samples use 32 characters).
+const NONCE_MAX: usize = 256;
+
 struct SnsInput {
     provider: Provider,
     snsid: String,
     access_token: String,
+    /// Sign in with Apple: the raw nonce the app hashed into its request.
+    nonce: Option<String>,
     /// A wish: the account gets a variant when someone else holds it.
     username: String,
     profile: ProfileInput,
@@ -24,11 +29,15 @@ impl SnsInput {
     fn parse(fields: &Fields) -> Result<Self, ApiError> {
         let login_type = fields.required_text("login_type", 8)?;
         let provider = Provider::from_login_type(&login_type)
-            .ok_or_else(|| ApiError::invalid("login_type", "必须是 1（微信）、2（QQ）或 3（微博）"))?;
+            .ok_or_else(|| ApiError::invalid("login_type", "必须是 1（微信）、2（QQ）、3（微博）或 4（Apple）"))?;
         Ok(SnsInput {
             provider,
             snsid: validate::snsid(fields, "snsid")?,
             access_token: validate::access_token(fields, "access_token")?,
+            nonce: match fields.optional_text("nonce", NONCE_MAX)? {
+                Some(n) if n.trim().is_empty() => return Err(ApiError::invalid("nonce", "不能为空")),
+                nonce => nonce,
+            },
             username: validate::username(fields, "username")?,
             profile: ProfileInput::parse(fields, true)?,
             icon: validate::http_url(fields, "icon")?,
@@ -38,8 +47,16 @@ impl SnsInput {
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let input = SnsInput::parse(&req.fields()?)?;
+    let mut email = None;
     if ctx.config.sns.verify {
-        ctx.providers.verify(input.provider, &input.access_token, &input.snsid).await?;
+        match input.provider {
+            Provider::Apple => {
+                let identity =
+                    ctx.providers.verify_apple(&input.access_token, &input.snsid, input.nonce.as_deref()).await?;
+                email = identity.email;
+            }
+            provider => ctx.providers.verify(provider, &input.access_token, &input.snsid).await?,
+        }
     } else {
         tracing::warn!(provider = input.provider.name(), "SNS_VERIFY=off: snsid trusted without asking the provider");
     }
@@ -48,6 +65,10 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let mut draft = User::new(0, String::new(), input.provider.login_type(), 0, String::new());
     draft.apply(&input.profile);
     draft.img.clone_from(&input.icon);
+    // Apple's email (perhaps a private relay) is the one Apple vouches for: it wins over a typed one.
+    if let Some(email) = email {
+        draft.email = email;
+    }
     let login = accounts::login_with_claim(ctx, &claim, Wish::Name(input.username), draft, None).await?;
     let status = if login.created { 201 } else { 200 };
     Ok(login.issued.response("登录成功", &login.user).with_status(status))
