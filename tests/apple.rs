@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use api_tests::apple::{claims, keys, AppleStandIn};
+use api_tests::apple::{claims, keys, AppleStandIn, CLIENT_ID, GOOD_CODE};
 use api_tests::{assert_user_shape, unique, TestApi};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -160,4 +160,64 @@ async fn without_configured_client_ids_apple_sign_in_is_refused() {
     let sub = apple_sub();
     refused(&api, body(&sub, &keys()[0].sign(&claims(&sub))), 503, "no client ids").await;
     assert_eq!(apple.key_requests(), 0);
+}
+
+#[tokio::test]
+async fn the_authorization_code_is_exchanged_and_its_refresh_token_revoked_once_at_deletion() {
+    let apple = AppleStandIn::start().await;
+    let api = TestApi::with_config(|c| {
+        apple.configure(c);
+        apple.configure_credentials(c);
+    })
+    .await;
+    let sub = apple_sub();
+    let mut b = body(&sub, &keys()[0].sign(&claims(&sub)));
+    b["authorization_code"] = GOOD_CODE.into();
+    let a = api.post("/snslogin/", b).await;
+    a.assert_success(201);
+    let pk: u64 = a.str("pk").parse().unwrap();
+    let calls = apple.token_calls();
+    assert_eq!(calls.len(), 1, "one exchange");
+    assert_eq!(calls[0]["client_id"], CLIENT_ID, "the client id the identity token was issued to");
+    let stored = api.ctx.store.apple_credentials(pk).await.unwrap().expect("kept for revocation");
+    assert_eq!(stored.refresh_token, format!("r_{GOOD_CODE}"));
+    assert_eq!(stored.client_id, CLIENT_ID);
+    // Never in an answer.
+    assert!(!a.body.to_string().contains(&stored.refresh_token));
+
+    // What AccountDelete calls: revoked at Apple once, with the stored token, then forgotten.
+    assert!(shared::social::apple::revoke(&api.ctx, pk).await.unwrap());
+    let revoked = apple.revoke_calls();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0]["token"], stored.refresh_token);
+    assert_eq!(revoked[0]["token_type_hint"], "refresh_token");
+    assert_eq!(api.ctx.store.apple_credentials(pk).await.unwrap(), None);
+    assert!(!shared::social::apple::revoke(&api.ctx, pk).await.unwrap(), "nothing left to revoke");
+    assert_eq!(apple.revoke_calls().len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_code_or_missing_credentials_store_nothing_and_the_sign_in_stands() {
+    // Credentials configured, code refused by Apple.
+    let apple = AppleStandIn::start().await;
+    let api = TestApi::with_config(|c| {
+        apple.configure(c);
+        apple.configure_credentials(c);
+    })
+    .await;
+    let sub = apple_sub();
+    let mut b = body(&sub, &keys()[0].sign(&claims(&sub)));
+    b["authorization_code"] = "c_expired_or_used".into();
+    let a = api.post("/snslogin/", b).await;
+    a.assert_success(201);
+    assert_eq!(api.ctx.store.apple_credentials(a.str("pk").parse().unwrap()).await.unwrap(), None);
+
+    // No credentials: the code is not sent anywhere.
+    let (api, apple) = start().await;
+    let mut b = body(&sub, &keys()[0].sign(&claims(&sub)));
+    b["authorization_code"] = GOOD_CODE.into();
+    let a = api.post("/snslogin/", b).await;
+    a.assert_success(201);
+    assert!(apple.token_calls().is_empty());
+    assert_eq!(api.ctx.store.apple_credentials(a.str("pk").parse().unwrap()).await.unwrap(), None);
 }

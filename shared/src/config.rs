@@ -143,6 +143,14 @@ pub struct AppleConfig {
     pub keys_refetch_interval: Duration,
     /// Leeway on `exp` (and `iat`) for clock skew.
     pub leeway: Duration,
+    /// The credentials of the code exchange and of revocation (team, key id, the .p8 key's PEM
+    /// text). All three or the exchange is skipped: the sign-in itself does not need them.
+    pub team_id: String,
+    pub key_id: String,
+    pub private_key: Option<String>,
+    /// Lifetime of the ES256 client secret made for each call (Apple allows up to 6 months;
+    /// one is made per call, so minutes suffice).
+    pub client_secret_ttl: Duration,
 }
 
 /// The issuer of every genuine identity token, whatever `APPLE_API_BASE` points at.
@@ -155,6 +163,10 @@ impl Default for AppleConfig {
             client_ids: Vec::new(),
             keys_refetch_interval: Duration::from_secs(60),
             leeway: Duration::from_secs(60),
+            team_id: String::new(),
+            key_id: String::new(),
+            private_key: None,
+            client_secret_ttl: Duration::from_secs(300),
         }
     }
 }
@@ -335,6 +347,20 @@ impl Config {
         }
         if let Some(v) = seconds("APPLE_KEYS_REFETCH_SECONDS")? {
             c.sns.apple.keys_refetch_interval = v;
+        }
+        if let Some(v) = var("APPLE_TEAM_ID") {
+            c.sns.apple.team_id = v;
+        }
+        if let Some(v) = var("APPLE_KEY_ID") {
+            c.sns.apple.key_id = v;
+        }
+        if let Some(v) = var("APPLE_PRIVATE_KEY") {
+            // A private key in a plain environment variable is readable by anyone who can read
+            // the function's configuration: local runs only. Deployed, it comes from a secret.
+            if env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+                return Err("APPLE_PRIVATE_KEY is for local runs only; deployed, the key comes from a secret".into());
+            }
+            c.sns.apple.private_key = Some(v.replace("\\n", "\n"));
         }
         c.check_limits()?;
         Ok(c)

@@ -1,19 +1,50 @@
 //! A stand-in for Apple's Sign in with Apple endpoints on 127.0.0.1: the JWKS at `/auth/keys`
 //! (keys generated per run with the `openssl` CLI, so no RSA code lives in the tests), counting
-//! requests, and able to go down or rotate its keys. Identity tokens are signed here with the
+//! requests, and able to go down or rotate its keys; `/auth/token` and `/auth/revoke`, which
+//! check the ES256 client secret against the team key's public half and record what they got. Identity tokens are signed here with the
 //! same JWT crate the server verifies with.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine;
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 use shared::Config;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 pub const CLIENT_ID: &str = "com.example.mobileapp";
+pub const TEAM_ID: &str = "A1B2C3D4E5";
+pub const KEY_ID: &str = "KEY1234567";
+/// An authorization code the stand-in accepts (once each is enough for the tests).
+pub const GOOD_CODE: &str = "c1f0a2b3c4d5e6f70.0.mrq.GOOD";
+
+fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("openssl").args(args).output().expect("openssl CLI");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// The team's Sign in with Apple key (.p8: a P-256 key in PKCS#8 PEM), and its public half.
+pub struct TeamKey {
+    pub private_pem: String,
+    public_pem: Vec<u8>,
+}
+
+pub fn team_key() -> &'static TeamKey {
+    static KEY: OnceLock<TeamKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("apple-team-{}.p8", std::process::id()));
+        let p = path.to_str().unwrap();
+        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", p]);
+        let public_pem = openssl(&["pkey", "-in", p, "-pubout"]);
+        let private_pem = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        TeamKey { private_pem, public_pem }
+    })
+}
 
 /// An RSA key pair as Apple has them: a `kid`, the private half to sign, the public half as a JWK.
 pub struct AppleKey {
@@ -91,6 +122,33 @@ struct State {
     jwks: Mutex<Value>,
     down: AtomicBool,
     key_requests: AtomicUsize,
+    /// Form parameters of every accepted `/auth/token` and `/auth/revoke` call.
+    token_calls: Mutex<Vec<HashMap<String, String>>>,
+    revoke_calls: Mutex<Vec<HashMap<String, String>>>,
+}
+
+/// Apple's check of a client secret: ES256 by the team's key `kid`, from the team, for Apple,
+/// for the client id of the call, at most 6 months long.
+fn client_secret_ok(params: &HashMap<String, String>) -> bool {
+    let (Some(secret), Some(client_id)) = (params.get("client_secret"), params.get("client_id")) else {
+        return false;
+    };
+    let Ok(header) = decode_header(secret) else { return false };
+    if header.alg != Algorithm::ES256 || header.kid.as_deref() != Some(KEY_ID) {
+        return false;
+    }
+    let mut v = Validation::new(Algorithm::ES256);
+    v.set_issuer(&[TEAM_ID]);
+    v.set_audience(&["https://appleid.apple.com"]);
+    v.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
+    let Ok(key) = DecodingKey::from_ec_pem(&team_key().public_pem) else { return false };
+    match decode::<Value>(secret, &key, &v) {
+        Ok(t) => {
+            let (iat, exp) = (t.claims["iat"].as_u64().unwrap_or(0), t.claims["exp"].as_u64().unwrap_or(u64::MAX));
+            t.claims["sub"] == client_id.as_str() && exp > iat && exp - iat <= 15_777_000
+        }
+        Err(_) => false,
+    }
 }
 
 pub struct AppleStandIn {
@@ -107,6 +165,8 @@ impl AppleStandIn {
             jwks: Mutex::new(json!({"keys": [keys()[0].jwk()]})),
             down: AtomicBool::new(false),
             key_requests: AtomicUsize::new(0),
+            token_calls: Mutex::new(Vec::new()),
+            revoke_calls: Mutex::new(Vec::new()),
         });
         let serving = Arc::clone(&state);
         tokio::spawn(async move {
@@ -122,6 +182,25 @@ impl AppleStandIn {
                         ("GET", "/auth/keys") => {
                             state.key_requests.fetch_add(1, Ordering::SeqCst);
                             (200, state.jwks.lock().unwrap().to_string())
+                        }
+                        ("POST", "/auth/token" | "/auth/revoke") if !client_secret_ok(&req.params) => {
+                            (400, json!({"error": "invalid_client"}).to_string())
+                        }
+                        ("POST", "/auth/token") => {
+                            let code = req.params.get("code").cloned().unwrap_or_default();
+                            let grant = req.params.get("grant_type").map(String::as_str);
+                            if code != GOOD_CODE || grant != Some("authorization_code") {
+                                (400, json!({"error": "invalid_grant"}).to_string())
+                            } else {
+                                state.token_calls.lock().unwrap().push(req.params.clone());
+                                let answer = json!({"access_token": "a0b1c2", "token_type": "Bearer", "expires_in": 3600,
+                                    "refresh_token": format!("r_{code}"), "id_token": "eyJ..."});
+                                (200, answer.to_string())
+                            }
+                        }
+                        ("POST", "/auth/revoke") => {
+                            state.revoke_calls.lock().unwrap().push(req.params.clone());
+                            (200, String::new())
                         }
                         _ => (404, "Not Found".to_owned()),
                     };
@@ -142,6 +221,21 @@ impl AppleStandIn {
         c.sns.verify = true;
         c.sns.apple.api_base = self.base.clone();
         c.sns.apple.client_ids = vec!["com.example.other".into(), CLIENT_ID.into()];
+    }
+
+    /// The team credentials of the code exchange and revocation, as an operator would set them.
+    pub fn configure_credentials(&self, c: &mut Config) {
+        c.sns.apple.team_id = TEAM_ID.into();
+        c.sns.apple.key_id = KEY_ID.into();
+        c.sns.apple.private_key = Some(team_key().private_pem.clone());
+    }
+
+    pub fn token_calls(&self) -> Vec<HashMap<String, String>> {
+        self.state.token_calls.lock().unwrap().clone()
+    }
+
+    pub fn revoke_calls(&self) -> Vec<HashMap<String, String>> {
+        self.state.revoke_calls.lock().unwrap().clone()
     }
 
     /// Apple rotates: from now on only the second key is published.

@@ -12,6 +12,8 @@ use crate::{ApiError, ApiResult, Context};
 
 /// Longer than any nonce an app generates (Apple's samples use 32 characters).
 const NONCE_MAX: usize = 256;
+/// Apple's authorization codes are about 70 characters.
+const CODE_MAX: usize = 512;
 
 struct SnsInput {
     provider: Provider,
@@ -19,6 +21,8 @@ struct SnsInput {
     access_token: String,
     /// Sign in with Apple: the raw nonce the app hashed into its request.
     nonce: Option<String>,
+    /// Sign in with Apple: exchanged for Apple's refresh token (kept for revocation only).
+    authorization_code: Option<String>,
     /// A wish: the account gets a variant when someone else holds it.
     username: String,
     profile: ProfileInput,
@@ -38,6 +42,12 @@ impl SnsInput {
                 Some(n) if n.trim().is_empty() => return Err(ApiError::invalid("nonce", "不能为空")),
                 nonce => nonce,
             },
+            authorization_code: match fields.optional_text("authorization_code", CODE_MAX)? {
+                Some(c) if c.is_empty() || !c.bytes().all(|b| b.is_ascii_graphic()) => {
+                    return Err(ApiError::invalid("authorization_code", "只能包含可见 ASCII 字符"))
+                }
+                code => code,
+            },
             username: validate::username(fields, "username")?,
             profile: ProfileInput::parse(fields, true)?,
             icon: validate::http_url(fields, "icon")?,
@@ -47,13 +57,12 @@ impl SnsInput {
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let input = SnsInput::parse(&req.fields()?)?;
-    let mut email = None;
+    let mut apple = None;
     if ctx.config.sns.verify {
         match input.provider {
             Provider::Apple => {
-                let identity =
-                    ctx.providers.verify_apple(&input.access_token, &input.snsid, input.nonce.as_deref()).await?;
-                email = identity.email;
+                apple =
+                    Some(ctx.providers.verify_apple(&input.access_token, &input.snsid, input.nonce.as_deref()).await?);
             }
             provider => ctx.providers.verify(provider, &input.access_token, &input.snsid).await?,
         }
@@ -66,10 +75,18 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     draft.apply(&input.profile);
     draft.img.clone_from(&input.icon);
     // Apple's email (perhaps a private relay) is the one Apple vouches for: it wins over a typed one.
-    if let Some(email) = email {
+    if let Some(email) = apple.as_ref().and_then(|a| a.email.clone()) {
         draft.email = email;
     }
     let login = accounts::login_with_claim(ctx, &claim, Wish::Name(input.username), draft, None).await?;
+    if let (Some(identity), Some(code)) = (&apple, &input.authorization_code) {
+        // Only revocation at deletion needs Apple's refresh token: a failed exchange is logged and
+        // the sign-in, already verified and written, stands.
+        let kept = ctx.providers.apple_keep_for_revocation(&ctx.store, login.user.pk, &identity.client_id, code).await;
+        if let Err(err) = kept {
+            tracing::warn!(error = %err, user_pk = login.user.pk, "Apple authorization code not exchanged");
+        }
+    }
     let status = if login.created { 201 } else { 200 };
     Ok(login.issued.response("登录成功", &login.user).with_status(status))
 }

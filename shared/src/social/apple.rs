@@ -8,24 +8,32 @@
 //! signed with a `kid` the cache does not know refetches them (Apple rotates keys), but not more
 //! than once per `keys_refetch_interval`: garbage `kid`s cannot turn this function into a
 //! request flood on Apple. Concurrent requests wait for one fetch instead of each making one.
+//!
+//! With Apple credentials configured and an `authorization_code`, the code is exchanged at
+//! `/auth/token` for Apple's refresh token, which is stored only so that [`revoke`] can revoke
+//! it at `/auth/revoke` when the account is deleted (Apple requires it). Both calls
+//! authenticate with a client secret: an ES256 JWT signed with the team's .p8 key.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
-use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 use super::HttpClient;
 use crate::config::{AppleConfig, APPLE_ISSUER};
-use crate::ApiError;
+use crate::store::AppleCredentials;
+use crate::{clock, ApiError, Context};
 
 /// What a verified identity token tells about the user.
 #[derive(Debug)]
 pub struct AppleIdentity {
     /// May be a private relay address; absent after the first sign-in.
     pub email: Option<String>,
+    /// The token's `aud`: the app (bundle id) or service id it was issued to.
+    pub client_id: String,
 }
 
 #[derive(Default)]
@@ -57,6 +65,7 @@ struct Jwk {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    aud: String,
     #[serde(default)]
     nonce: Option<String>,
     #[serde(default)]
@@ -102,7 +111,7 @@ impl AppleKeys {
                 return Err(rejected("nonce mismatch"));
             }
         }
-        Ok(AppleIdentity { email: claims.email.filter(|e| !e.is_empty()) })
+        Ok(AppleIdentity { email: claims.email.filter(|e| !e.is_empty()), client_id: claims.aud })
     }
 
     /// The key `kid`, from the cache or from one refetch when the last is old enough.
@@ -138,4 +147,96 @@ async fn fetch(http: &HttpClient, config: &AppleConfig) -> Result<HashMap<String
         return Err(bad("no RSA key".into()));
     }
     Ok(keys)
+}
+
+/// Whether the code exchange (and so revocation) is configured.
+pub fn can_exchange(config: &AppleConfig) -> bool {
+    !config.team_id.is_empty() && !config.key_id.is_empty() && config.private_key.is_some()
+}
+
+#[derive(serde::Serialize)]
+struct SecretClaims<'a> {
+    iss: &'a str,
+    iat: u64,
+    exp: u64,
+    aud: &'a str,
+    sub: &'a str,
+}
+
+/// The client secret of one call: an ES256 JWT from the team, for `client_id`, valid a few
+/// minutes (Apple accepts at most 6 months).
+fn client_secret(config: &AppleConfig, client_id: &str) -> Result<String, ApiError> {
+    let pem = config.private_key.as_deref().ok_or_else(|| ApiError::Unavailable("APPLE_PRIVATE_KEY missing".into()))?;
+    let key = EncodingKey::from_ec_pem(pem.as_bytes())
+        .map_err(|e| ApiError::Unavailable(format!("Apple private key unreadable: {e}")))?;
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(config.key_id.clone());
+    let iat = clock::now_unix();
+    let ttl = config.client_secret_ttl.as_secs().min(MAX_CLIENT_SECRET_SECONDS);
+    let claims = SecretClaims { iss: &config.team_id, iat, exp: iat + ttl, aud: APPLE_ISSUER, sub: client_id };
+    encode(&header, &claims, &key).map_err(|e| ApiError::Unavailable(format!("client secret: {e}")))
+}
+
+/// Apple's limit on a client secret's lifetime.
+pub const MAX_CLIENT_SECRET_SECONDS: u64 = 15_777_000;
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    refresh_token: String,
+}
+
+/// Exchanges an authorization code for Apple's refresh token.
+pub async fn exchange(
+    http: &HttpClient,
+    config: &AppleConfig,
+    client_id: &str,
+    code: &str,
+) -> Result<String, ApiError> {
+    let secret = client_secret(config, client_id)?;
+    let form = [
+        ("client_id", client_id),
+        ("client_secret", secret.as_str()),
+        ("code", code),
+        ("grant_type", "authorization_code"),
+    ];
+    let answer = http
+        .post_form(&format!("{}/auth/token", config.api_base), &form)
+        .await
+        .map_err(|e| ApiError::BadGateway(format!("apple token: {e}")))?;
+    if answer.status != 200 {
+        return Err(ApiError::BadGateway(format!("apple token: HTTP {}", answer.status)));
+    }
+    let token: TokenAnswer =
+        serde_json::from_slice(&answer.body).map_err(|e| ApiError::BadGateway(format!("apple token: {e}")))?;
+    Ok(token.refresh_token)
+}
+
+/// Revokes account `user_pk`'s stored Apple refresh token at Apple, then forgets it. `Ok(false)`
+/// when there is none. The account deletion path calls this; a failure is for it to log (API.md:
+/// it does not block the deletion), and the credentials are kept so a retry can revoke them.
+pub async fn revoke(ctx: &Context, user_pk: u64) -> Result<bool, ApiError> {
+    let Some(creds) = ctx.store.apple_credentials(user_pk).await? else {
+        return Ok(false);
+    };
+    revoke_token(ctx.providers.http(), &ctx.config.sns.apple, &creds).await?;
+    ctx.store.delete_apple_credentials(user_pk).await?;
+    Ok(true)
+}
+
+async fn revoke_token(http: &HttpClient, config: &AppleConfig, creds: &AppleCredentials) -> Result<(), ApiError> {
+    let secret = client_secret(config, &creds.client_id)?;
+    let form = [
+        ("client_id", creds.client_id.as_str()),
+        ("client_secret", secret.as_str()),
+        ("token", creds.refresh_token.as_str()),
+        ("token_type_hint", "refresh_token"),
+    ];
+    let answer = http
+        .post_form(&format!("{}/auth/revoke", config.api_base), &form)
+        .await
+        .map_err(|e| ApiError::BadGateway(format!("apple revoke: {e}")))?;
+    if answer.status != 200 {
+        return Err(ApiError::BadGateway(format!("apple revoke: HTTP {}", answer.status)));
+    }
+    Ok(())
 }

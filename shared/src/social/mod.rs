@@ -73,6 +73,27 @@ impl Providers {
         Providers { http: HttpClient::new(config.timeout), config, apple: apple::AppleKeys::default() }
     }
 
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// Sign in with Apple: an authorization code for Apple's refresh token, stored for revocation
+    /// only. Nothing happens without Apple credentials configured.
+    pub async fn apple_keep_for_revocation(
+        &self,
+        store: &crate::store::Store,
+        user_pk: u64,
+        client_id: &str,
+        code: &str,
+    ) -> Result<(), ApiError> {
+        if !apple::can_exchange(&self.config.apple) {
+            return Ok(());
+        }
+        let refresh_token = apple::exchange(&self.http, &self.config.apple, client_id, code).await?;
+        let creds = crate::store::AppleCredentials { client_id: client_id.to_owned(), refresh_token };
+        store.put_apple_credentials(user_pk, &creds).await
+    }
+
     /// Sign in with Apple: the identity token checked (see `apple`), what it says about the user.
     pub async fn verify_apple(
         &self,

@@ -25,7 +25,7 @@ use crate::ApiError;
 
 pub use sessions::{Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
 pub use tokens::TokenRecord;
-pub use users::{Claim, Credentials};
+pub use users::{AppleCredentials, Claim, Credentials};
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -5,6 +5,8 @@
 //! - `lockout#<name>`: login failure counts (see lockout.rs);
 //! - `sns#<login_type>#<snsid>`, `phone#<e164>`: claims that link a third-party identity or a
 //!   verified phone to one account;
+//! - `apple#<pk>`: the Sign in with Apple refresh token of an account, kept only so that
+//!   deleting the account can revoke it at Apple;
 //! - `counter#...`: atomic counters (see counters.rs).
 
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
@@ -293,5 +295,56 @@ impl Store {
             TransactWriteItem::builder().update(claim.build().map_err(build_err)?).build(),
         ];
         Ok((User { version: next.version + 1, ..next }, items))
+    }
+}
+
+/// An account's Sign in with Apple refresh token and the client id it was issued to: kept only
+/// to revoke it at Apple when the account is deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppleCredentials {
+    pub client_id: String,
+    pub refresh_token: String,
+}
+
+fn apple_id(pk: u64) -> String {
+    format!("apple#{pk}")
+}
+
+impl Store {
+    /// Keeps the latest Apple refresh token of account `pk` (a new sign-in replaces it).
+    pub async fn put_apple_credentials(&self, pk: u64, creds: &AppleCredentials) -> Result<(), ApiError> {
+        let item = Item::from([
+            (KEY.to_owned(), s(apple_id(pk))),
+            ("user_pk".to_owned(), n(pk)),
+            ("client_id".to_owned(), s(creds.client_id.as_str())),
+            ("refresh_token".to_owned(), s(creds.refresh_token.as_str())),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.tables.users)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(super::unavailable)?;
+        Ok(())
+    }
+
+    /// This user's stored Apple credentials, if any.
+    pub async fn apple_credentials(&self, pk: u64) -> Result<Option<AppleCredentials>, ApiError> {
+        Ok(self.get(&self.tables.users, apple_id(pk)).await?.map(|item| AppleCredentials {
+            client_id: get_s(&item, "client_id"),
+            refresh_token: get_s(&item, "refresh_token"),
+        }))
+    }
+
+    pub async fn delete_apple_credentials(&self, pk: u64) -> Result<(), ApiError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(apple_id(pk))))
+            .send()
+            .await
+            .map_err(super::unavailable)?;
+        Ok(())
     }
 }
