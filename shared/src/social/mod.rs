@@ -354,10 +354,10 @@ mod tests {
 
     #[test]
     fn login_types() {
-        for p in [Provider::WeChat, Provider::Qq, Provider::Weibo] {
+        for p in [Provider::WeChat, Provider::Qq, Provider::Weibo, Provider::Apple] {
             assert_eq!(Provider::from_login_type(p.login_type()), Some(p));
         }
-        for bad in ["0", "4", "x", "", "01", " 1"] {
+        for bad in ["0", "5", "x", "", "01", " 1"] {
             assert_eq!(Provider::from_login_type(bad), None, "{bad}");
         }
     }
