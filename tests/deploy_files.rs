@@ -290,6 +290,9 @@ const KEY_PATTERNS: &[&str] = &[
     "stats#active_rooms",
     "owner#*",
     "lockout#*",
+    "apple#*",
+    "session#*",
+    "refresh#*",
     "captcha#*",
     "smslimit#*",
 ];

@@ -85,7 +85,7 @@ pub const URL_MAX: usize = 2048;
 /// Openids (WeChat 28, QQ 32 characters) and Weibo uids are far shorter.
 pub const SNSID_MAX: usize = 128;
 /// Provider access tokens are opaque; WeChat's run to about 150 characters.
-pub const ACCESS_TOKEN_MAX: usize = 1024;
+pub const ACCESS_TOKEN_MAX: usize = 4096;
 
 /// A username that went through [`username`] or [`username_key`] (NFKC-normalised, not blank,
 /// within the length, no control characters), or is an account's stored name: the only thing
@@ -211,12 +211,12 @@ impl AsRef<str> for Snsid {
     }
 }
 
-/// A third-party user id (openid, uid): letters, digits, `-` and `_`, like every provider's. It
-/// becomes part of a DynamoDB key.
+/// A third-party user id (openid, uid, Apple's `sub`): letters, digits, `-`, `_` and `.`, like
+/// every provider's. It becomes part of a DynamoDB key.
 pub fn snsid(fields: &Fields, field: &'static str) -> Result<Snsid, ApiError> {
     let id = fields.required_text(field, SNSID_MAX)?;
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(ApiError::invalid(field, "只能包含字母、数字、- 和 _"));
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+        return Err(ApiError::invalid(field, "只能包含字母、数字、-、_ 和 ."));
     }
     Ok(Snsid(id))
 }

@@ -89,8 +89,16 @@ mod hooks {
     use crate::domain::User;
     use crate::Context;
 
-    /// Revocation of Sign in with Apple credentials (API.md, AccountDelete) belongs here: the
-    /// Apple issue stores them and adds the call (a failure logged and counted, never blocking
-    /// the deletion). Until then no account holds Apple credentials, so there is nothing to do.
-    pub async fn before_delete(_ctx: &Context, _user: &User) {}
+    /// Sign in with Apple credentials kept for this account are revoked at Apple (API.md,
+    /// AccountDelete; App Store guideline 5.1.1(v)). A failure is logged and counted, and never
+    /// blocks the deletion; the stored token then stays for a later retry.
+    pub async fn before_delete(ctx: &Context, user: &User) {
+        match crate::social::apple::revoke(ctx, user.pk).await {
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, user_pk = user.pk, "Apple credentials not revoked");
+                crate::metrics::count(crate::metrics::Metric::ProviderFailure);
+            }
+        }
+    }
 }

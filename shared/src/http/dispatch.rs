@@ -57,6 +57,7 @@ pub async fn respond(ctx: &Context, function: Function, req: Request) -> Respons
         Function::PhoneBind => Box::pin(respond_as::<h::PhoneBind>(ctx, req)),
         Function::PasswordReset => Box::pin(respond_as::<h::PasswordReset>(ctx, req)),
         Function::AccountDelete => Box::pin(respond_as::<h::AccountDelete>(ctx, req)),
+        Function::TokenRefresh => Box::pin(respond_as::<h::TokenRefresh>(ctx, req)),
         // Built without the SNS or provider client: this process does not serve that function.
         #[allow(unreachable_patterns)]
         _ => return failure(&ApiError::NoRoute, &ctx.config.cors_allow_origin),
