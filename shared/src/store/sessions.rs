@@ -122,7 +122,8 @@ impl SessionRecord {
             id: key.trim_start_matches("session#").to_owned(),
             user_pk: a.n("user_pk")?,
             epoch: a.n("epoch")?,
-            current: a.s("current")?,
+            // An ended session no longer has a live refresh token.
+            current: a.opt_s("current")?.unwrap_or_default(),
             tokens,
             ended_at: a.opt_n("ended_at")?,
         })
