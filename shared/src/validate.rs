@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 use unicode_normalization::UnicodeNormalization;
 
+use crate::domain::User;
 use crate::ApiError;
 
 /// The request body: a JSON object.
@@ -97,6 +98,11 @@ impl Username {
     /// An account's name as stored: it was a checked `Username` when the account took it.
     pub(crate) fn of_record(name: &str) -> Self {
         Username(name.to_owned())
+    }
+
+    /// The account's name, as the store's keys take it.
+    pub fn of_account(user: &User) -> Self {
+        Username::of_record(&user.username)
     }
 
     pub fn as_str(&self) -> &str {
@@ -296,6 +302,27 @@ pub struct ProfileInput {
 }
 
 impl ProfileInput {
+    /// Overwrites the profile fields this input carries on `user`; absent ones stay as they are.
+    /// (Input parsing knows the domain, never the other way round.)
+    pub fn apply_to(&self, user: &mut User) {
+        let pairs = [
+            (&mut user.nickname, &self.nickname),
+            (&mut user.sex, &self.sex),
+            (&mut user.age, &self.age),
+            (&mut user.email, &self.email),
+            (&mut user.phone, &self.phone),
+            (&mut user.country, &self.country),
+            (&mut user.province, &self.province),
+            (&mut user.city, &self.city),
+            (&mut user.career, &self.career),
+        ];
+        for (slot, value) in pairs {
+            if let Some(v) = value {
+                slot.clone_from(v);
+            }
+        }
+    }
+
     /// Reads and checks the profile fields; `nickname_required` for account creation.
     pub fn parse(fields: &Fields, nickname_required: bool) -> Result<Self, ApiError> {
         let nickname = if nickname_required {

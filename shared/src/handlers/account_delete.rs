@@ -6,7 +6,7 @@
 use crate::auth::{captcha, lockout, session};
 use crate::http::{ApiRequest, ApiResponse};
 use crate::store::deletion::AccountState;
-use crate::validate;
+use crate::validate::{self, Username};
 use crate::{clock, ApiError, ApiResult, Context};
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
@@ -62,13 +62,14 @@ async fn reauthenticate(
     password: Option<String>,
     code: Option<String>,
 ) -> Result<(), ApiError> {
-    let creds = ctx.store.get_credentials(&user.username_key()).await?;
+    let username = Username::of_account(user);
+    let creds = ctx.store.get_credentials(&username).await?;
     if creds.as_ref().is_some_and(|c| c.password_hash.is_some()) {
         // Missing proof is an authentication failure, not a malformed request: the body is valid
         // whatever the account holds (openapi.yaml), only this account needs a password.
         let password = password.ok_or(ApiError::ReauthRequired)?;
         // Wrong passwords count toward the login lockout, as on /login/.
-        let creds = lockout::check_password(ctx, &user.username_key(), source_ip, password).await?;
+        let creds = lockout::check_password(ctx, &username, source_ip, password).await?;
         return if creds.user_pk == user.pk { Ok(()) } else { Err(ApiError::Contended) };
     }
     if let Some(phone) = user.verified_phone() {

@@ -6,7 +6,7 @@ use crate::auth::{captcha, passwords, session};
 use crate::http::ApiRequest;
 use crate::phone::Phone;
 use crate::store::Claim;
-use crate::validate;
+use crate::validate::{self, Username};
 use crate::{ApiError, ApiResult, Context};
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
@@ -28,6 +28,6 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let issued = session::start(ctx, pk, user.token_epoch + 1)?;
     let user = ctx.store.change_password(&user, &hash, &issued.grant, Some(&matched.consume)).await?;
     // The one store function that lifts every lockout of the username.
-    ctx.store.clear_login_failures(&user.username_key()).await?;
+    ctx.store.clear_login_failures(&Username::of_account(&user)).await?;
     Ok(issued.response("重置成功", &user))
 }

@@ -75,7 +75,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
 
     let claim = Claim::sns(input.provider.login_type(), &input.snsid);
     let mut draft = User::new(0, String::new(), input.provider.login_type(), 0, String::new());
-    draft.apply(&input.profile);
+    input.profile.apply_to(&mut draft);
     draft.img.clone_from(&input.icon);
     // Apple's email (perhaps a private relay) is the one Apple vouches for: it wins over a typed one.
     if let Some(email) = apple.as_ref().and_then(|a| a.email.clone()) {
