@@ -78,7 +78,10 @@ async fn replay(
 ) -> Result<(User, Issued), ApiError> {
     let used_at = record.used_at.ok_or(ApiError::Contended)?;
     if now > used_at + ctx.config.refresh_reuse_grace.as_secs() {
-        tracing::warn!(user_pk = user.pk, session = %session.id, "refresh token reused after its rotation: session revoked");
+        // The session id is not a credential, but the logs get only its first characters: enough to
+        // follow one session, never a whole 128-bit value a log scan could mistake for a token.
+        let session_prefix = session.id.get(..8).unwrap_or_default();
+        tracing::warn!(user_pk = user.pk, session_prefix, "refresh token reused after its rotation: session revoked");
         ctx.store.end_session(&session.id, now, None).await?;
         return Err(ApiError::Unauthorized);
     }
