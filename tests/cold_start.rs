@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use api_tests::replay::{self, SAMPLE_PHONE};
+use api_tests::replay::{self, Live, SAMPLE_PHONE};
 use api_tests::rie::{figures, lambdas, Emulator, Lambda};
 use api_tests::{sdk_config, unique};
 use local_api::template::Template;
@@ -93,7 +93,10 @@ impl Bench {
     }
 
     async fn token_of(&self, username: &str, password: &str) -> String {
-        let raw = with_body(&replay::event("login", "").await, &[("username", username), ("password", password)]);
+        let raw = with_body(
+            &replay::event("login", &Live::default()).await,
+            &[("username", username), ("password", password)],
+        );
         let body = self.local(Function::Login, &raw).await;
         body["token"].as_str().unwrap_or_else(|| panic!("login {username}: {body}")).to_owned()
     }
@@ -119,7 +122,7 @@ impl Bench {
             n: 0,
         };
         // alice (pk 1, the user of the sample events) and bob, whose password the bench changes.
-        let register = replay::event("register", "").await;
+        let register = replay::event("register", &Live::default()).await;
         bench.local(Function::Register, &register).await;
         let bob = with_body(&register, &[("username", "bob"), ("phone", "18752000501"), ("email", "bob@example.com")]);
         bench.local(Function::Register, &bob).await;
@@ -133,37 +136,40 @@ impl Bench {
         self.n += 1;
         let n = self.n;
         match name {
-            "floor" | "getitem" | "rooms" => replay::event("rooms-list", "").await,
+            "floor" | "getitem" | "rooms" => replay::event("rooms-list", &Live::default()).await,
             "register" => {
                 let (username, phone, email) = (format!("r{n}"), format!("186{n:08}"), format!("r{n}@example.com"));
                 let fields = [("username", username.as_str()), ("phone", phone.as_str()), ("email", email.as_str())];
-                with_body(&replay::event("register", "").await, &fields)
+                with_body(&replay::event("register", &Live::default()).await, &fields)
             }
-            "login" => replay::event("login", "").await,
+            "login" => replay::event("login", &Live::default()).await,
             "logout" => {
                 let token = self.token_of("alice", "password123").await;
-                replay::event("logout", &token).await
+                replay::event("logout", &Live::with_token(&token)).await
             }
-            "user_info" | "user_icon" => replay::event(name, &self.alice_token).await,
+            "user_info" | "user_icon" => replay::event(name, &Live::with_token(&self.alice_token)).await,
             "user_password" => {
                 let (old, new) = if self.bob_password_changed {
                     ("new-password456", "password123")
                 } else {
                     ("password123", "new-password456")
                 };
-                let raw = replay::event("user_password", &self.bob_token).await;
+                let raw = replay::event("user_password", &Live::with_token(&self.bob_token)).await;
                 with_body(&raw, &[("username", "bob"), ("old_password", old), ("password", new)])
             }
             "phone_captcha" => {
                 let phone = format!("139{n:08}");
-                with_body(&replay::event("phone_captcha", "").await, &[("phone", phone.as_str())])
+                with_body(&replay::event("phone_captcha", &Live::default()).await, &[("phone", phone.as_str())])
             }
             "phone_login" => {
-                let send = with_body(&replay::event("phone_captcha", "").await, &[("phone", &SAMPLE_PHONE[3..])]);
+                let send = with_body(
+                    &replay::event("phone_captcha", &Live::default()).await,
+                    &[("phone", &SAMPLE_PHONE[3..])],
+                );
                 self.local(Function::PhoneCaptcha, &send).await;
-                replay::event("phone_login", "").await
+                replay::event("phone_login", &Live::default()).await
             }
-            "sns_login" => replay::event("sns_login", "").await,
+            "sns_login" => replay::event("sns_login", &Live::default()).await,
             other => panic!("no bench request for {other}"),
         }
     }

@@ -2,7 +2,7 @@
 //! `lambda_http`'s own event deserialisation and the function's handler, against DynamoDB
 //! Local, in an order that makes each one succeed.
 
-use api_tests::replay::{self, SAMPLE_TOKEN, SEQUENCE};
+use api_tests::replay::{self, Live, SEQUENCE};
 use api_tests::{sdk_config, unique, TestApi};
 use serde_json::Value;
 use shared::config::Tables;
@@ -18,18 +18,16 @@ async fn every_sample_event_runs_through_lambda_http_and_its_handler() {
     // The replay texts one phone twice in a row (bind, then reset).
     config.sms.resend_interval = std::time::Duration::ZERO;
     let api = TestApi::serve(Context::new(config, &sdk_config().await)).await;
-    let mut token = SAMPLE_TOKEN.to_owned();
+    let mut live = Live::default();
     for (stem, status) in SEQUENCE {
-        let raw = replay::event(stem, &token).await;
+        let raw = replay::event(stem, &live).await;
         let request = lambda_http::request::from_str(&raw).unwrap_or_else(|e| panic!("{stem}: {e}"));
         let response = shared::http::respond(&api.ctx, replay::function_of(stem), request).await;
         assert_eq!(response.status().as_u16(), *status, "{stem}: {:?}", response.body());
         if let lambda_http::Body::Text(text) = response.body() {
             let body: Value = serde_json::from_str(text).unwrap();
             assert_eq!(body["code"], status.to_string());
-            if let Some(t) = body["token"].as_str() {
-                token = t.to_owned();
-            }
+            live.update(&body);
         }
     }
     assert_eq!(providers.wechat.requests(), 1, "the sample SnsLogin was verified with the provider");
@@ -38,7 +36,7 @@ async fn every_sample_event_runs_through_lambda_http_and_its_handler() {
 #[tokio::test]
 async fn an_event_without_a_resource_is_routed_by_its_path() {
     let api = TestApi::start().await;
-    let raw = replay::event("register", SAMPLE_TOKEN).await;
+    let raw = replay::event("register", &Live::default()).await;
     let mut event: Value = serde_json::from_str(&raw).unwrap();
     event["requestContext"].as_object_mut().unwrap().remove("resourcePath");
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();

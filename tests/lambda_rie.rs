@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use api_tests::replay::{self, SAMPLE_TOKEN, SEQUENCE};
+use api_tests::replay::{self, Live, SEQUENCE};
 use api_tests::rie::{binary_dir, figures, lambdas, Emulator};
 use api_tests::{sdk_config, unique};
 use local_api::template::Template;
@@ -78,14 +78,14 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
 
     let http = reqwest::Client::new();
     let mut running: BTreeMap<String, Emulator> = BTreeMap::new();
-    let mut token = SAMPLE_TOKEN.to_owned();
+    let mut live = Live::default();
     for (stem, status) in SEQUENCE {
         let crate_name = replay::function_of(stem).crate_name();
         let lambda = lambdas.iter().find(|l| l.crate_name == crate_name).unwrap();
         let emulator = running
             .entry(crate_name.to_owned())
             .or_insert_with(|| Emulator::start(&rie, &dir.join(crate_name), lambda));
-        let response = emulator.invoke(&http, replay::event(stem, &token).await).await;
+        let response = emulator.invoke(&http, replay::event(stem, &live).await).await;
         assert_eq!(response["statusCode"], *status, "{stem}: {response}\n{}", emulator.output());
         let body = response["body"].as_str().unwrap_or_default();
         if *status == 204 {
@@ -96,12 +96,10 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
             serde_json::from_str(body).unwrap_or_else(|e| panic!("{stem}: body is not JSON ({e}): {response}"));
         assert_eq!(body["code"], status.to_string(), "{stem}: {body}");
         assert_eq!(body["status"], "SUCCESS", "{stem}: {body}");
-        if let Some(t) = body["token"].as_str() {
-            token = t.to_owned();
-        }
+        live.update(&body);
         if *stem == "login" {
             for _ in 0..WARM_LOGINS {
-                let again = emulator.invoke(&http, replay::event(stem, &token).await).await;
+                let again = emulator.invoke(&http, replay::event(stem, &live).await).await;
                 assert_eq!(again["statusCode"], 200, "warm {stem}: {again}");
             }
         }

@@ -57,6 +57,13 @@ async fn dynamodb_round_trips_per_endpoint() {
     let del = api.send_raw(reqwest::Method::DELETE, &format!("/rooms/{room_pk}/?token={token}"), None, &[]).await;
     assert_eq!(del.status, 204);
     calls.push(("rooms delete", recorder.take()));
+    let rotated = api.post("/token/refresh/", json!({"refresh_token": login.str("refresh_token")})).await;
+    rotated.assert_success(200);
+    calls.push(("token_refresh", recorder.take()));
+    api.post("/token/refresh/", json!({"refresh_token": login.str("refresh_token")})).await.assert_success(200);
+    calls.push(("token_refresh (retry in grace)", recorder.take()));
+    api.post("/logout/", json!({"token": rotated.str("token")})).await.assert_success(200);
+    calls.push(("logout (session of 2 tokens)", recorder.take()));
 
     let (national, e164) = unique_phone();
     api.post("/phonelogin/", json!({"phone": national})).await.assert_success(200);
@@ -124,7 +131,24 @@ async fn dynamodb_round_trips_per_endpoint() {
     assert_eq!(count("user_info (rename)"), 4);
     assert_eq!(count("user_icon"), 3);
     assert_eq!(count("user_password"), 6);
-    assert_eq!(count("logout"), 2);
+    // logout: the token deleted, then the account read beside the session's end (its other
+    // tokens, when it has some, deleted in one more transaction).
+    assert_eq!(count("logout"), 3);
+    assert_eq!(count("logout (session of 2 tokens)"), 4);
+    // A refresh: the refresh token, then the account and the session in parallel, then one
+    // transaction (3 sequential round trips). A retry inside the grace reads the same three and
+    // writes nothing. Checking a 24 h token did not change: "rooms create" is still the token,
+    // the account, two counters and the write.
+    assert!(calls
+        .iter()
+        .find(|(n, _)| *n == "token_refresh")
+        .unwrap()
+        .1
+        .last()
+        .unwrap()
+        .starts_with("TransactWriteItems"));
+    assert_eq!(count("token_refresh"), 4);
+    assert_eq!(count("token_refresh (retry in grace)"), 3);
     assert_eq!(count("rooms create"), 5);
     // The list is the active count plus one Query of the sparse index: never a Scan.
     let list = &calls.iter().find(|(n, _)| *n == "rooms list").unwrap().1;
@@ -150,9 +174,10 @@ async fn dynamodb_round_trips_per_endpoint() {
     // code's use), then the lockout item deleted.
     assert_eq!(count("password_reset"), 5);
     // token, account, credentials, the password check under the lockout (reservation beside
-    // the credentials read, then the reservation given back), the tombstone transaction, the
-    // owner set, one BatchGetItem + one room transaction, the owner set again and its deletion.
-    assert_eq!(count("account_delete (2 rooms)"), 12);
+    // the credentials read, then the reservation given back), the stored Apple credentials (none
+    // here), the tombstone transaction, the owner set, one BatchGetItem + one room transaction,
+    // the owner set again and its deletion.
+    assert_eq!(count("account_delete (2 rooms)"), 13);
 }
 
 async fn fresh_code(api: &TestApi, e164: &str) -> String {

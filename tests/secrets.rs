@@ -16,12 +16,27 @@ async fn the_captcha_key_is_read_from_secrets_manager_and_checked() {
     assert_eq!(shared::secrets::fetch_with(&client, &arn).await.unwrap(), value);
 
     let short = create_secret(&unique("short-"), "too-short-for-an-hmac-key").await;
-    let err = shared::secrets::fetch_with(&client, &short).await.unwrap_err();
+    let err = shared::secrets::captcha_key(shared::secrets::fetch_with(&client, &short).await.unwrap()).unwrap_err();
     assert!(err.contains("at least 32"), "{err}");
     assert!(!err.contains("too-short"), "errors never quote the value: {err}");
 
     let missing = shared::secrets::fetch_with(&client, "no-such-secret").await.unwrap_err();
     assert!(missing.contains("ResourceNotFoundException"), "{missing}");
+}
+
+#[tokio::test]
+async fn the_apple_key_is_read_from_secrets_manager_and_must_be_a_pem_key() {
+    let client = aws_sdk_secretsmanager::Client::new(&sdk_config().await);
+    let pem = "-----BEGIN PRIVATE KEY-----
+MIGTAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBHkwdwIBAQQg
+-----END PRIVATE KEY-----
+";
+    let arn = create_secret(&unique("apple-"), pem).await;
+    let fetched = shared::secrets::fetch_with(&client, &arn).await.unwrap();
+    assert_eq!(shared::secrets::apple_key(fetched).unwrap(), pem);
+    let wrong = create_secret(&unique("apple-wrong-"), "not-a-key-at-all-but-long-enough").await;
+    let err = shared::secrets::apple_key(shared::secrets::fetch_with(&client, &wrong).await.unwrap()).unwrap_err();
+    assert!(err.contains("not a PEM private key") && !err.contains("not-a-key"), "{err}");
 }
 
 /// target/debug (or LAMBDA_RIE_BIN_DIR), where `make test` built the function binaries.

@@ -243,7 +243,10 @@ async fn ten_simultaneous_first_logins_make_one_account() {
     assert_eq!(users_items(&api, "user#").await.len(), 1, "one account");
     assert_eq!(users_items(&api, "sns#").await.len(), 1, "one identity claim");
     assert_eq!(users_items(&api, "username#").await.len(), 1, "one username claim");
-    assert_eq!(api.scan(&api.ctx.store.tables().tokens).await.len(), 10, "ten sessions");
+    let tokens = api.scan(&api.ctx.store.tables().tokens).await;
+    let sessions = tokens.iter().filter(|i| matches!(&i["id"], AttributeValue::S(s) if s.starts_with("session#")));
+    assert_eq!(sessions.count(), 10, "ten sessions");
+    assert_eq!(tokens.len(), 30, "each with its token and refresh token");
 }
 
 #[tokio::test]
@@ -346,7 +349,7 @@ async fn bad_input_is_refused_before_any_provider_call_or_write() {
     };
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("login_type 0", with(json!({"login_type": "0"})), 400, "invalid_login_type"),
-        ("login_type 4", with(json!({"login_type": "4"})), 400, "invalid_login_type"),
+        ("login_type 5", with(json!({"login_type": "5"})), 400, "invalid_login_type"),
         ("login_type x", with(json!({"login_type": "x"})), 400, "invalid_login_type"),
         ("login_type object", with(json!({"login_type": {"v": 1}})), 400, "invalid_login_type"),
         ("missing login_type", with(json!({"login_type": null})), 400, "missing_login_type"),

@@ -2,7 +2,7 @@
 //! third-party id vouched for by its provider): found by the identity's claim, or created with
 //! it in one transaction.
 
-use crate::auth::{session, tokens::NewToken};
+use crate::auth::session::{self, Issued};
 use crate::domain::User;
 use crate::store::{Claim, LinkedWrite};
 use crate::validate::USERNAME_MAX;
@@ -14,7 +14,7 @@ const USERNAME_VARIANTS: u32 = 5;
 
 pub struct IdentityLogin {
     pub user: User,
-    pub token: NewToken,
+    pub issued: Issued,
     pub created: bool,
 }
 
@@ -49,10 +49,10 @@ pub async fn login_with_claim(
         Wish::Numbered(prefix) => format!("{prefix}_{pk}"),
     };
     let mut user = User { pk, roomid, date_joined: clock::now_rfc3339_micros(), username: wish.clone(), ..draft };
-    let (token, record) = session::new_token(ctx, pk, user.token_epoch)?;
+    let issued = session::start(ctx, pk, user.token_epoch)?;
     for attempt in 0..=USERNAME_VARIANTS {
-        match ctx.store.create_user(&user, None, std::slice::from_ref(claim), &token.hash, &record, linked).await {
-            Ok(()) => return Ok(IdentityLogin { user, token, created: true }),
+        match ctx.store.create_user(&user, None, std::slice::from_ref(claim), &issued.grant, linked).await {
+            Ok(()) => return Ok(IdentityLogin { user, issued, created: true }),
             Err(ApiError::Taken { field: "username" }) => user.username = username_variant(&wish, pk, attempt)?,
             Err(ApiError::Taken { .. }) => {
                 let owner = ctx.store.claim_owner(claim).await?.ok_or(ApiError::Contended)?;
@@ -64,15 +64,12 @@ pub async fn login_with_claim(
     Err(ApiError::Contended)
 }
 
-/// A new token for an existing account.
+/// A new session for an existing account.
 async fn log_in(ctx: &Context, pk: u64, linked: Option<&LinkedWrite>) -> Result<IdentityLogin, ApiError> {
     let user = ctx.store.get_user(pk).await?.ok_or(ApiError::Contended)?;
-    let (token, record) = session::new_token(ctx, pk, user.token_epoch)?;
-    match linked {
-        Some(linked) => ctx.store.put_token_with(&token.hash, &record, linked).await?,
-        None => ctx.store.put_token(&token.hash, &record).await?,
-    }
-    Ok(IdentityLogin { user, token, created: false })
+    let issued = session::start(ctx, pk, user.token_epoch)?;
+    ctx.store.start_session(&issued.grant, linked).await?;
+    Ok(IdentityLogin { user, issued, created: false })
 }
 
 /// `wish_<pk>` first (pks are unique, so only a deliberate squatter can hold it), then

@@ -132,6 +132,49 @@ pub struct SnsConfig {
     pub qq_app_id: String,
     /// Weibo app key: `oauth2/get_token_info` must name it as `appkey`.
     pub weibo_app_key: String,
+    pub apple: AppleConfig,
+}
+
+/// Sign in with Apple (API.md "Sign in with Apple").
+#[derive(Clone, Debug)]
+pub struct AppleConfig {
+    /// `https://appleid.apple.com`; configuration so that tests use a local stand-in. Also the
+    /// identity token's required `iss` when it is Apple's.
+    pub api_base: String,
+    /// Bundle ids and service ids an identity token's `aud` may name (`APPLE_CLIENT_IDS`,
+    /// comma separated). Empty: Sign in with Apple is refused (503), never unchecked.
+    pub client_ids: Vec<String>,
+    /// An unknown `kid` refetches Apple's keys at most this often (the cache otherwise lives
+    /// as long as the sandbox).
+    pub keys_refetch_interval: Duration,
+    /// Leeway on `exp` (and `iat`) for clock skew.
+    pub leeway: Duration,
+    /// The credentials of the code exchange and of revocation (team, key id, the .p8 key's PEM
+    /// text). All three or the exchange is skipped: the sign-in itself does not need them.
+    pub team_id: String,
+    pub key_id: String,
+    pub private_key: Option<String>,
+    /// Lifetime of the ES256 client secret made for each call (Apple allows up to 6 months;
+    /// one is made per call, so minutes suffice).
+    pub client_secret_ttl: Duration,
+}
+
+/// The issuer of every genuine identity token, whatever `APPLE_API_BASE` points at.
+pub const APPLE_ISSUER: &str = "https://appleid.apple.com";
+
+impl Default for AppleConfig {
+    fn default() -> Self {
+        AppleConfig {
+            api_base: APPLE_ISSUER.into(),
+            client_ids: Vec::new(),
+            keys_refetch_interval: Duration::from_secs(60),
+            leeway: Duration::from_secs(60),
+            team_id: String::new(),
+            key_id: String::new(),
+            private_key: None,
+            client_secret_ttl: Duration::from_secs(300),
+        }
+    }
 }
 
 impl Default for SnsConfig {
@@ -144,6 +187,7 @@ impl Default for SnsConfig {
             weibo_base: "https://api.weibo.com".into(),
             qq_app_id: String::new(),
             weibo_app_key: String::new(),
+            apple: AppleConfig::default(),
         }
     }
 }
@@ -152,6 +196,12 @@ impl Default for SnsConfig {
 pub struct Config {
     pub tables: Tables,
     pub token_ttl: Duration,
+    /// Lifetime of a refresh token from its issue (each rotation starts a new one, so a
+    /// session lives as long as the app refreshes within this).
+    pub refresh_ttl: Duration,
+    /// How long after its rotation a used refresh token still gets its successor back instead
+    /// of revoking the session (API.md: 10 s).
+    pub refresh_reuse_grace: Duration,
     pub lockout: LockoutPolicy,
     pub cors_allow_origin: String,
     /// Largest request body accepted; API.md fixes it at 64 KiB.
@@ -175,6 +225,8 @@ impl Default for Config {
         Config {
             tables: Tables::local(""),
             token_ttl: Duration::from_secs(24 * 3600),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(10),
             lockout: LockoutPolicy::default(),
             cors_allow_origin: "*".into(),
             max_body_bytes: MAX_BODY_BYTES,
@@ -198,6 +250,12 @@ impl Config {
         }
         if let Some(v) = seconds("TOKEN_TTL_SECONDS")? {
             c.token_ttl = v;
+        }
+        if let Some(v) = seconds("REFRESH_TOKEN_TTL_SECONDS")? {
+            c.refresh_ttl = v;
+        }
+        if let Some(v) = seconds("REFRESH_REUSE_GRACE_SECONDS")? {
+            c.refresh_reuse_grace = v;
         }
         if let Some(v) = number("LOGIN_LOCKOUT_THRESHOLD")? {
             c.lockout.threshold = v;
@@ -297,6 +355,7 @@ impl Config {
             ("WECHAT_API_BASE", &mut c.sns.wechat_base),
             ("QQ_API_BASE", &mut c.sns.qq_base),
             ("WEIBO_API_BASE", &mut c.sns.weibo_base),
+            ("APPLE_API_BASE", &mut c.sns.apple.api_base),
         ] {
             if let Some(v) = var(name) {
                 if !(v.starts_with("https://") || v.starts_with("http://")) {
@@ -310,6 +369,26 @@ impl Config {
         }
         if let Some(v) = var("WEIBO_APP_KEY") {
             c.sns.weibo_app_key = v;
+        }
+        if let Some(v) = var("APPLE_CLIENT_IDS") {
+            c.sns.apple.client_ids = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        }
+        if let Some(v) = seconds("APPLE_KEYS_REFETCH_SECONDS")? {
+            c.sns.apple.keys_refetch_interval = v;
+        }
+        if let Some(v) = var("APPLE_TEAM_ID") {
+            c.sns.apple.team_id = v;
+        }
+        if let Some(v) = var("APPLE_KEY_ID") {
+            c.sns.apple.key_id = v;
+        }
+        if let Some(v) = var("APPLE_PRIVATE_KEY") {
+            // A private key in a plain environment variable is readable by anyone who can read
+            // the function's configuration: local runs only. Deployed, it comes from a secret.
+            if env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+                return Err("APPLE_PRIVATE_KEY is for local runs only; deployed, the key comes from a secret".into());
+            }
+            c.sns.apple.private_key = Some(v.replace("\\n", "\n"));
         }
         c.check_limits()?;
         Ok(c)

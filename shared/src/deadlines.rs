@@ -51,21 +51,23 @@ pub const SNS_OPERATION: Duration = Duration::from_millis(2000);
 /// The DynamoDB client of the store: `sdk` (region, credentials, endpoint) with the deadlines
 /// above.
 pub fn dynamodb(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Config {
-    aws_sdk_dynamodb::config::Builder::from(sdk)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(DYNAMODB_CONNECT)
-                .operation_attempt_timeout(DYNAMODB_ATTEMPT)
-                .operation_timeout(DYNAMODB_OPERATION)
-                .build(),
-        )
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(DYNAMODB_ATTEMPTS)
-                .with_initial_backoff(DYNAMODB_BACKOFF_INITIAL)
-                .with_max_backoff(DYNAMODB_BACKOFF_MAX),
-        )
+    aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(store_timeouts()).retry_config(store_retries()).build()
+}
+
+/// DynamoDB's deadlines (also Secrets Manager's): the numbers above.
+fn store_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(DYNAMODB_CONNECT)
+        .operation_attempt_timeout(DYNAMODB_ATTEMPT)
+        .operation_timeout(DYNAMODB_OPERATION)
         .build()
+}
+
+fn store_retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(DYNAMODB_ATTEMPTS)
+        .with_initial_backoff(DYNAMODB_BACKOFF_INITIAL)
+        .with_max_backoff(DYNAMODB_BACKOFF_MAX)
 }
 
 /// The SNS client that sends SMS: one attempt, 2 s.
@@ -89,22 +91,9 @@ pub fn sns(sdk: &aws_config::SdkConfig) -> aws_sdk_sns::Config {
 /// own 10 s budget; a stalled Secrets Manager fails the cold start after 2 s, and Lambda retries it.
 #[cfg(feature = "captcha-secret")]
 pub fn secrets_manager(sdk: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Config {
-    use aws_sdk_secretsmanager::config::retry::RetryConfig;
-    use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
     aws_sdk_secretsmanager::config::Builder::from(sdk)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(DYNAMODB_CONNECT)
-                .operation_attempt_timeout(DYNAMODB_ATTEMPT)
-                .operation_timeout(DYNAMODB_OPERATION)
-                .build(),
-        )
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(DYNAMODB_ATTEMPTS)
-                .with_initial_backoff(DYNAMODB_BACKOFF_INITIAL)
-                .with_max_backoff(DYNAMODB_BACKOFF_MAX),
-        )
+        .timeout_config(store_timeouts())
+        .retry_config(store_retries())
         .build()
 }
 

@@ -2,8 +2,6 @@
 
 use serde_json::{Map, Value};
 
-use crate::validate::{ProfileInput, Username};
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub pk: u64,
@@ -51,31 +49,6 @@ impl User {
             token_epoch: 0,
             version: 0,
             claims: Vec::new(),
-        }
-    }
-
-    /// The account's name, as the store's keys take it.
-    pub fn username_key(&self) -> Username {
-        Username::of_record(&self.username)
-    }
-
-    /// Overwrites the profile fields the input carries; absent ones stay as they are.
-    pub fn apply(&mut self, p: &ProfileInput) {
-        let pairs = [
-            (&mut self.nickname, &p.nickname),
-            (&mut self.sex, &p.sex),
-            (&mut self.age, &p.age),
-            (&mut self.email, &p.email),
-            (&mut self.phone, &p.phone),
-            (&mut self.country, &p.country),
-            (&mut self.province, &p.province),
-            (&mut self.city, &p.city),
-            (&mut self.career, &p.career),
-        ];
-        for (slot, value) in pairs {
-            if let Some(v) = value {
-                slot.clone_from(v);
-            }
         }
     }
 

@@ -35,13 +35,34 @@ impl std::fmt::Debug for Secret {
 /// Shortest key accepted, from any source.
 pub const MIN_LEN: usize = 32;
 
-/// Fills in the captcha key from Secrets Manager when `CAPTCHA_SECRET_ARN` names one.
+/// Fills in the captcha key from Secrets Manager when `CAPTCHA_SECRET_ARN` names one, and the
+/// Sign in with Apple private key (.p8 PEM) when `APPLE_PRIVATE_KEY_ARN` does.
 pub async fn resolve(config: &mut Config, sdk: &aws_config::SdkConfig) -> Result<(), String> {
-    let Some(arn) = std::env::var("CAPTCHA_SECRET_ARN").ok().filter(|v| !v.is_empty()) else {
-        return Ok(());
-    };
-    config.sms.code_secret = Secret::new(fetch(sdk, &arn).await?);
+    if let Some(arn) = std::env::var("CAPTCHA_SECRET_ARN").ok().filter(|v| !v.is_empty()) {
+        let value = fetch(sdk, &arn).await.map_err(|e| format!("CAPTCHA_SECRET_ARN: {e}"))?;
+        config.sms.code_secret = Secret::new(captcha_key(value)?);
+    }
+    if let Some(arn) = std::env::var("APPLE_PRIVATE_KEY_ARN").ok().filter(|v| !v.is_empty()) {
+        let value = fetch(sdk, &arn).await.map_err(|e| format!("APPLE_PRIVATE_KEY_ARN: {e}"))?;
+        config.sns.apple.private_key = Some(apple_key(value)?);
+    }
     Ok(())
+}
+
+/// A captcha key, checked like `CAPTCHA_SECRET`. Errors never quote the value.
+pub fn captcha_key(value: String) -> Result<String, String> {
+    if value.len() < MIN_LEN {
+        return Err(format!("CAPTCHA_SECRET_ARN: the secret must be at least {MIN_LEN} characters"));
+    }
+    Ok(value)
+}
+
+/// Sign in with Apple's .p8 key: PEM text. Errors never quote the value.
+pub fn apple_key(value: String) -> Result<String, String> {
+    if !(value.contains("-----BEGIN PRIVATE KEY-----") && value.contains("-----END PRIVATE KEY-----")) {
+        return Err("APPLE_PRIVATE_KEY_ARN: the secret is not a PEM private key (.p8)".into());
+    }
+    Ok(value)
 }
 
 #[cfg(feature = "captcha-secret")]
@@ -52,22 +73,17 @@ async fn fetch(sdk: &aws_config::SdkConfig, arn: &str) -> Result<String, String>
 
 #[cfg(not(feature = "captcha-secret"))]
 async fn fetch(_sdk: &aws_config::SdkConfig, _arn: &str) -> Result<String, String> {
-    Err("CAPTCHA_SECRET_ARN is set but this function was built without the captcha-secret feature".into())
+    Err("set, but this function was built without the captcha-secret feature (the Secrets Manager client)".into())
 }
 
-/// The secret's string value, checked like `CAPTCHA_SECRET`. Errors name the failure, never
-/// the value.
+/// The secret's string value. Errors name the failure, never the value.
 #[cfg(feature = "captcha-secret")]
 pub async fn fetch_with(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<String, String> {
     let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
         let code = aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(&e).unwrap_or("no error code").to_owned();
-        format!("CAPTCHA_SECRET_ARN: GetSecretValue failed ({code}: {e})")
+        format!("GetSecretValue failed ({code}: {e})")
     })?;
-    let value = out.secret_string().ok_or("CAPTCHA_SECRET_ARN: the secret has no string value")?;
-    if value.len() < MIN_LEN {
-        return Err(format!("CAPTCHA_SECRET_ARN: the secret must be at least {MIN_LEN} characters"));
-    }
-    Ok(value.to_owned())
+    Ok(out.secret_string().ok_or("the secret has no string value")?.to_owned())
 }
 
 /// Cold-start check of the functions that hash captcha codes (phone_captcha, phone_login):

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 use unicode_normalization::UnicodeNormalization;
 
+use crate::domain::User;
 use crate::ApiError;
 
 /// The request body: a JSON object.
@@ -85,7 +86,7 @@ pub const URL_MAX: usize = 2048;
 /// Openids (WeChat 28, QQ 32 characters) and Weibo uids are far shorter.
 pub const SNSID_MAX: usize = 128;
 /// Provider access tokens are opaque; WeChat's run to about 150 characters.
-pub const ACCESS_TOKEN_MAX: usize = 1024;
+pub const ACCESS_TOKEN_MAX: usize = 4096;
 
 /// A username that went through [`username`] or [`username_key`] (NFKC-normalised, not blank,
 /// within the length, no control characters), or is an account's stored name: the only thing
@@ -97,6 +98,11 @@ impl Username {
     /// An account's name as stored: it was a checked `Username` when the account took it.
     pub(crate) fn of_record(name: &str) -> Self {
         Username(name.to_owned())
+    }
+
+    /// The account's name, as the store's keys take it.
+    pub fn of_account(user: &User) -> Self {
+        Username::of_record(&user.username)
     }
 
     pub fn as_str(&self) -> &str {
@@ -211,12 +217,12 @@ impl AsRef<str> for Snsid {
     }
 }
 
-/// A third-party user id (openid, uid): letters, digits, `-` and `_`, like every provider's. It
-/// becomes part of a DynamoDB key.
+/// A third-party user id (openid, uid, Apple's `sub`): letters, digits, `-`, `_` and `.`, like
+/// every provider's. It becomes part of a DynamoDB key.
 pub fn snsid(fields: &Fields, field: &'static str) -> Result<Snsid, ApiError> {
     let id = fields.required_text(field, SNSID_MAX)?;
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(ApiError::invalid(field, "只能包含字母、数字、- 和 _"));
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+        return Err(ApiError::invalid(field, "只能包含字母、数字、-、_ 和 ."));
     }
     Ok(Snsid(id))
 }
@@ -296,6 +302,27 @@ pub struct ProfileInput {
 }
 
 impl ProfileInput {
+    /// Overwrites the profile fields this input carries on `user`; absent ones stay as they are.
+    /// (Input parsing knows the domain, never the other way round.)
+    pub fn apply_to(&self, user: &mut User) {
+        let pairs = [
+            (&mut user.nickname, &self.nickname),
+            (&mut user.sex, &self.sex),
+            (&mut user.age, &self.age),
+            (&mut user.email, &self.email),
+            (&mut user.phone, &self.phone),
+            (&mut user.country, &self.country),
+            (&mut user.province, &self.province),
+            (&mut user.city, &self.city),
+            (&mut user.career, &self.career),
+        ];
+        for (slot, value) in pairs {
+            if let Some(v) = value {
+                slot.clone_from(v);
+            }
+        }
+    }
+
     /// Reads and checks the profile fields; `nickname_required` for account creation.
     pub fn parse(fields: &Fields, nickname_required: bool) -> Result<Self, ApiError> {
         let nickname = if nickname_required {

@@ -2,6 +2,7 @@
 //! the shared DynamoDB Local), reached over real HTTP. `make test` starts the emulators and
 //! exports their endpoints.
 
+pub mod apple;
 pub mod load;
 pub mod recorder;
 pub mod replay;

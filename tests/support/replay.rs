@@ -26,6 +26,9 @@ pub const SEQUENCE: &[(&str, u16)] = &[
     ("user_icon-options", 204),
     ("user_password", 200),
     ("user_password-options", 204),
+    // The refresh token user_password's answer carried; logout then ends that session.
+    ("token_refresh", 200),
+    ("token_refresh-options", 204),
     ("logout", 200),
     ("logout-options", 204),
     ("phone_captcha", 200),
@@ -50,6 +53,36 @@ pub const SEQUENCE: &[(&str, u16)] = &[
 
 /// The token the sample files carry; replaced by the live one before each call.
 pub const SAMPLE_TOKEN: &str = "8ca6dd209e7f780229cdee74ef525dfe";
+/// The same for the refresh token of the token_refresh sample.
+pub const SAMPLE_REFRESH_TOKEN: &str = "5f0c4a1e9b7d3c2a8e6f4b1d0c9a7e5f3b2d1c0a9e8f7d6c5b4a3e2f1d0c9b8a";
+
+/// The token and refresh token of the replay so far: the latest answer that carried them.
+pub struct Live {
+    pub token: String,
+    pub refresh: String,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live { token: SAMPLE_TOKEN.to_owned(), refresh: SAMPLE_REFRESH_TOKEN.to_owned() }
+    }
+}
+
+impl Live {
+    /// A live 24 h token (the refresh token stays the sample's).
+    pub fn with_token(token: &str) -> Live {
+        Live { token: token.to_owned(), ..Live::default() }
+    }
+
+    pub fn update(&mut self, body: &serde_json::Value) {
+        if let Some(t) = body["token"].as_str() {
+            self.token = t.to_owned();
+        }
+        if let Some(r) = body["refresh_token"].as_str() {
+            self.refresh = r.to_owned();
+        }
+    }
+}
 /// The captcha and phone of the phone_login sample: the code is replaced by the one moto
 /// recorded for that phone, as the phone would have received it.
 pub const SAMPLE_CAPTCHA: &str = "123456";
@@ -79,12 +112,13 @@ pub fn event_files() -> Vec<String> {
     files
 }
 
-/// The sample event `stem`, carrying `token` instead of the sample token (and, for the events
-/// that take a captcha, the code last sent to their phone instead of the sample code).
-pub async fn event(stem: &str, token: &str) -> String {
+/// The sample event `stem`, carrying the live tokens instead of the sample ones (and, for the
+/// events that take a captcha, the code last sent to their phone instead of the sample code).
+pub async fn event(stem: &str, live: &Live) -> String {
     let raw = std::fs::read_to_string(events_dir().join(format!("{stem}.json")))
         .unwrap_or_else(|e| panic!("events/{stem}.json: {e}"))
-        .replace(SAMPLE_TOKEN, token);
+        .replace(SAMPLE_TOKEN, &live.token)
+        .replace(SAMPLE_REFRESH_TOKEN, &live.refresh);
     if raw.contains("captcha") {
         let phone = if raw.contains(&SAMPLE_BIND_PHONE[3..]) { SAMPLE_BIND_PHONE } else { SAMPLE_PHONE };
         return raw.replace(SAMPLE_CAPTCHA, &crate::latest_code(phone).await);

@@ -165,10 +165,10 @@ impl StandIns {
     }
 }
 
-struct Received {
-    method: String,
-    path: String,
-    params: HashMap<String, String>,
+pub(crate) struct Received {
+    pub method: String,
+    pub path: String,
+    pub params: HashMap<String, String>,
 }
 
 async fn answer(state: Arc<State>, mut stream: TcpStream) {
@@ -250,7 +250,7 @@ fn reply(state: &State, req: &Received, other_spelling: bool) -> (u16, &'static 
 }
 
 /// Request line, headers, and a Content-Length body; query and form parameters merged.
-async fn read_request(stream: &mut TcpStream) -> Option<Received> {
+pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Received> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let header_end = loop {

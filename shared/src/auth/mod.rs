@@ -3,5 +3,6 @@
 pub mod captcha;
 pub mod lockout;
 pub mod passwords;
+pub mod refresh;
 pub mod session;
 pub mod tokens;

@@ -1,11 +1,13 @@
 //! Who is calling: a token is valid when its record exists, has not expired (checked here, not
 //! left to DynamoDB's TTL sweeper), and was issued in the user's current token epoch (a password
-//! change starts a new epoch, revoking every older token at once).
+//! change starts a new epoch, revoking every older token at once). The session a token belongs
+//! to is not read here: ending a session deletes its tokens (store::sessions), so checking a
+//! token stays one read of the token (plus the account it belongs to).
 
-use crate::auth::tokens;
+use crate::auth::tokens::{self, NewToken};
 use crate::domain::User;
-use crate::http::ApiRequest;
-use crate::store::TokenRecord;
+use crate::http::{ApiRequest, ApiResponse};
+use crate::store::{Grant, TokenRecord};
 use crate::validate::Fields;
 use crate::{clock, ApiError, Context};
 
@@ -39,12 +41,56 @@ pub async fn presented_token(
     Ok((token, record))
 }
 
-/// A fresh token for `user_pk` in token epoch `epoch`, expiring after the configured TTL.
-pub fn new_token(ctx: &Context, user_pk: u64, epoch: u64) -> Result<(tokens::NewToken, TokenRecord), ApiError> {
+/// What a login hands out: a 24 h token and a refresh token in a new session (or, at a
+/// rotation, in the session being refreshed). The plain values go to the client once; `grant`
+/// holds only their hashes, for the store.
+pub struct Issued {
+    pub token: NewToken,
+    pub refresh: NewToken,
+    pub grant: Grant,
+}
+
+impl Issued {
+    /// The answer of every endpoint that issues a token: user fields, `token`, `refresh_token`
+    /// and `refresh_expires_in` (seconds).
+    pub fn response(&self, msg: &'static str, user: &User) -> ApiResponse {
+        let mut fields = user.to_fields(&self.token.plain);
+        fields.insert("refresh_token".into(), self.refresh.plain.clone().into());
+        let left = self.grant.refresh_expires_at.saturating_sub(clock::now_unix());
+        fields.insert("refresh_expires_in".into(), left.to_string().into());
+        ApiResponse::ok(msg, fields)
+    }
+}
+
+/// A new login session for `user_pk` in token epoch `epoch`: the one function every
+/// token-issuing endpoint calls (then writes `grant` with the store's session writes).
+pub fn start(ctx: &Context, user_pk: u64, epoch: u64) -> Result<Issued, ApiError> {
+    issue(ctx, tokens::generate_session_id()?, user_pk, epoch)
+}
+
+/// A token and a refresh token in session `session`.
+pub(crate) fn issue(ctx: &Context, session: String, user_pk: u64, epoch: u64) -> Result<Issued, ApiError> {
     let token = tokens::generate()?;
+    let refresh = tokens::generate_refresh()?;
     let now = clock::now_unix();
-    let record = TokenRecord { user_pk, epoch, expires_at: now + ctx.config.token_ttl.as_secs(), issued_at: now };
-    Ok((token, record))
+    let grant = Grant {
+        session,
+        user_pk,
+        epoch,
+        token_hash: token.hash.clone(),
+        token_expires_at: now + ctx.config.token_ttl.as_secs(),
+        issued_at: now,
+        refresh_hash: refresh.hash.clone(),
+        refresh_expires_at: now + ctx.config.refresh_ttl.as_secs(),
+    };
+    Ok(Issued { token, refresh, grant })
+}
+
+/// Ends every session of `user`: all its 24 h tokens and refresh tokens stop working at once.
+/// Password reset and account deletion call this (or compose the store's epoch writes with
+/// their own in one transaction, as password change does).
+pub async fn end_all(ctx: &Context, user: &User) -> Result<User, ApiError> {
+    ctx.store.end_all_sessions(user).await
 }
 
 /// The caller may change account `pk` only with that account's own token. Someone else's

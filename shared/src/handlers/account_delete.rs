@@ -6,7 +6,7 @@
 use crate::auth::{captcha, lockout, session};
 use crate::http::{ApiRequest, ApiResponse};
 use crate::store::deletion::AccountState;
-use crate::validate;
+use crate::validate::{self, Username};
 use crate::{clock, ApiError, ApiResult, Context};
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
@@ -62,13 +62,14 @@ async fn reauthenticate(
     password: Option<String>,
     code: Option<String>,
 ) -> Result<(), ApiError> {
-    let creds = ctx.store.get_credentials(&user.username_key()).await?;
+    let username = Username::of_account(user);
+    let creds = ctx.store.get_credentials(&username).await?;
     if creds.as_ref().is_some_and(|c| c.password_hash.is_some()) {
         // Missing proof is an authentication failure, not a malformed request: the body is valid
         // whatever the account holds (openapi.yaml), only this account needs a password.
         let password = password.ok_or(ApiError::ReauthRequired)?;
         // Wrong passwords count toward the login lockout, as on /login/.
-        let creds = lockout::check_password(ctx, &user.username_key(), source_ip, password).await?;
+        let creds = lockout::check_password(ctx, &username, source_ip, password).await?;
         return if creds.user_pk == user.pk { Ok(()) } else { Err(ApiError::Contended) };
     }
     if let Some(phone) = user.verified_phone() {
@@ -89,8 +90,16 @@ mod hooks {
     use crate::domain::User;
     use crate::Context;
 
-    /// Revocation of Sign in with Apple credentials (API.md, AccountDelete) belongs here: the
-    /// Apple issue stores them and adds the call (a failure logged and counted, never blocking
-    /// the deletion). Until then no account holds Apple credentials, so there is nothing to do.
-    pub async fn before_delete(_ctx: &Context, _user: &User) {}
+    /// Sign in with Apple credentials kept for this account are revoked at Apple (API.md,
+    /// AccountDelete; App Store guideline 5.1.1(v)). A failure is logged and counted, and never
+    /// blocks the deletion; the stored token then stays for a later retry.
+    pub async fn before_delete(ctx: &Context, user: &User) {
+        match crate::social::apple::revoke(ctx, user.pk).await {
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, user_pk = user.pk, "Apple credentials not revoked");
+                crate::metrics::count(crate::metrics::Metric::ProviderFailure);
+            }
+        }
+    }
 }

@@ -11,12 +11,12 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let password = validate::password_attempt(&fields, "password")?;
 
     let creds = lockout::check_password(ctx, &username, req.source_ip(), password).await?;
-    let (token, record) = session::new_token(ctx, creds.user_pk, creds.token_epoch)?;
-    let (user, ()) = tokio::try_join!(ctx.store.get_user(creds.user_pk), ctx.store.put_token(&token.hash, &record))?;
+    let issued = session::start(ctx, creds.user_pk, creds.token_epoch)?;
+    let (user, ()) = tokio::try_join!(ctx.store.get_user(creds.user_pk), ctx.store.start_session(&issued.grant, None))?;
     let user = user.ok_or(ApiError::BadCredentials)?;
     if user.token_epoch != creds.token_epoch {
         // The password changed between our two reads; this token was born revoked.
         return Err(ApiError::Contended);
     }
-    Ok(super::user_response("登录成功", &user, &token.plain))
+    Ok(issued.response("登录成功", &user))
 }

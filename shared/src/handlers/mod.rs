@@ -15,6 +15,7 @@ pub mod register;
 pub mod rooms;
 #[cfg(feature = "sns-providers")]
 pub mod sns_login;
+pub mod token_refresh;
 pub mod user_icon;
 pub mod user_info;
 pub mod user_password;
@@ -64,8 +65,10 @@ endpoints!(#[cfg(feature = "sns-providers")] SnsLogin { SnsLogin => sns_login::h
 endpoints!(PhoneBind { PhoneBind => phone_bind::handle });
 endpoints!(PasswordReset { PasswordReset => password_reset::handle });
 endpoints!(AccountDelete { AccountDelete => account_delete::handle });
+endpoints!(TokenRefresh { TokenRefresh => token_refresh::handle });
 
-/// The answer of every endpoint that returns an account: user fields plus the token.
+/// The answer of an endpoint that returns an account with the caller's own token (endpoints
+/// that issue a token answer with `session::Issued::response`, which adds the refresh token).
 pub fn user_response(msg: &'static str, user: &User, token: &str) -> ApiResponse {
     ApiResponse::ok(msg, user.to_fields(token))
 }

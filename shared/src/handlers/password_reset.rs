@@ -6,7 +6,7 @@ use crate::auth::{captcha, passwords, session};
 use crate::http::ApiRequest;
 use crate::phone::Phone;
 use crate::store::Claim;
-use crate::validate;
+use crate::validate::{self, Username};
 use crate::{ApiError, ApiResult, Context};
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
@@ -23,9 +23,11 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let pk = ctx.store.claim_owner(&Claim::phone(&phone)).await?.ok_or(ApiError::NoAccount)?;
     let user = ctx.store.get_user(pk).await?.ok_or(ApiError::Contended)?;
     let hash = passwords::hash(password).await?;
-    let (token, record) = session::new_token(ctx, pk, user.token_epoch + 1)?;
-    let user = ctx.store.change_password(&user, &hash, &token.hash, &record, Some(&matched.consume)).await?;
+    // Every older session ends (a new token epoch) and the one new session opens, with the
+    // code's use, in one transaction.
+    let issued = session::start(ctx, pk, user.token_epoch + 1)?;
+    let user = ctx.store.change_password(&user, &hash, &issued.grant, Some(&matched.consume)).await?;
     // The one store function that lifts every lockout of the username.
-    ctx.store.clear_login_failures(&user.username_key()).await?;
-    Ok(super::user_response("重置成功", &user, &token.plain))
+    ctx.store.clear_login_failures(&Username::of_account(&user)).await?;
+    Ok(issued.response("重置成功", &user))
 }

@@ -35,7 +35,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     // The code is used up in the transaction that writes the login, so a login that fails
     // leaves it usable, and of two concurrent uses exactly one logs in.
     let login = accounts::login_with_claim(ctx, &claim, Wish::Numbered("phone"), draft, Some(&matched.consume)).await?;
-    Ok(super::user_response("登录成功", &login.user, &login.token.plain))
+    Ok(login.issued.response("登录成功", &login.user))
 }
 
 /// A query-string value under the same length and character rules as a body field.

@@ -16,8 +16,8 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let (pk, roomid, hash) =
         tokio::try_join!(ctx.store.next_user_pk(), ctx.store.next_room_number(), passwords::hash(password))?;
     let mut user = User::new(pk, username.into_string(), "0", roomid, clock::now_rfc3339_micros());
-    user.apply(&profile);
-    let (token, record) = session::new_token(ctx, pk, user.token_epoch)?;
-    ctx.store.create_user(&user, Some(&hash), &[], &token.hash, &record, None).await?;
-    Ok(super::user_response("创建成功", &user, &token.plain))
+    profile.apply_to(&mut user);
+    let issued = session::start(ctx, pk, user.token_epoch)?;
+    ctx.store.create_user(&user, Some(&hash), &[], &issued.grant, None).await?;
+    Ok(issued.response("创建成功", &user))
 }

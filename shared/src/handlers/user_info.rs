@@ -14,7 +14,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let session = session::authenticate(ctx, &req, Some(&fields)).await?;
     session::require_owner(ctx, &session, pk).await?;
     let mut user = session.user.clone();
-    user.apply(&profile);
+    profile.apply_to(&mut user);
     if let Some(username) = username {
         user.username = username.into_string();
     }

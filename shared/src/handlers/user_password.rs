@@ -1,5 +1,5 @@
-//! PUT /password/ (and /users/password/): a new password revokes every older token and
-//! returns the one new token.
+//! PUT /password/ (and /users/password/): a new password ends every session (every older token
+//! and refresh token) and opens the one new session.
 
 use crate::auth::{lockout, passwords, session};
 use crate::http::ApiRequest;
@@ -22,7 +22,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
         return Err(ApiError::Contended);
     }
     let hash = passwords::hash(new_password).await?;
-    let (token, record) = session::new_token(ctx, session.user.pk, session.user.token_epoch + 1)?;
-    let user = ctx.store.change_password(&session.user, &hash, &token.hash, &record, None).await?;
-    Ok(super::user_response("修改成功", &user, &token.plain))
+    let issued = session::start(ctx, session.user.pk, session.user.token_epoch + 1)?;
+    let user = ctx.store.change_password(&session.user, &hash, &issued.grant, None).await?;
+    Ok(issued.response("修改成功", &user))
 }

@@ -57,6 +57,7 @@ pub async fn respond(ctx: &Context, function: Function, req: Request) -> Respons
         Function::PhoneBind => Box::pin(respond_as::<h::PhoneBind>(ctx, req)),
         Function::PasswordReset => Box::pin(respond_as::<h::PasswordReset>(ctx, req)),
         Function::AccountDelete => Box::pin(respond_as::<h::AccountDelete>(ctx, req)),
+        Function::TokenRefresh => Box::pin(respond_as::<h::TokenRefresh>(ctx, req)),
         // Built without the SNS or provider client: this process does not serve that function.
         #[allow(unreachable_patterns)]
         _ => return failure(&ApiError::NoRoute, &ctx.config.cors_allow_origin),
@@ -81,8 +82,12 @@ async fn respond_in<E: Endpoints>(ctx: &Context, req: Request) -> Response<Body>
     // The last line of deadlines.rs: whatever a handler is waiting for, the caller gets an
     // answer in time.
     let deadline = ctx.config.request_deadline;
+    // Routed first, so that every failure line names the handler (the rooms function has five).
+    let route = route_of(E::FUNCTION, &req);
+    let handler = route.as_ref().ok().map(|r| r.handler);
     let bounded = async {
-        tokio::time::timeout(deadline, handle::<E>(ctx, req))
+        let route = route?;
+        tokio::time::timeout(deadline, handle::<E>(ctx, route, req))
             .await
             .unwrap_or_else(|_| Err(ApiError::Unavailable(format!("request deadline of {deadline:?} passed"))))
     };
@@ -91,18 +96,18 @@ async fn respond_in<E: Endpoints>(ctx: &Context, req: Request) -> Response<Body>
     match result {
         Ok(resp) => success(resp, origin),
         Err(err) => {
+            let function = E::FUNCTION.crate_name();
             if err.status() >= 500 {
-                tracing::error!(error = %err, status = err.status(), "request failed");
+                tracing::error!(function, ?handler, error = %err, status = err.status(), "request failed");
             } else {
-                tracing::info!(error = %err, status = err.status(), "request refused");
+                tracing::info!(function, ?handler, error = %err, status = err.status(), "request refused");
             }
             failure(&err, origin)
         }
     }
 }
 
-async fn handle<E: Endpoints>(ctx: &Context, req: Request) -> ApiResult {
-    let route = route_of(E::FUNCTION, &req)?;
+async fn handle<E: Endpoints>(ctx: &Context, route: &'static Route, req: Request) -> ApiResult {
     let req = ApiRequest::from_lambda(req, route.path.to_owned());
     if req.body.len() > ctx.config.max_body_bytes {
         return Err(ApiError::BodyTooLarge(ctx.config.max_body_bytes));

@@ -19,6 +19,7 @@ pub enum Function {
     PhoneBind,
     PasswordReset,
     AccountDelete,
+    TokenRefresh,
 }
 
 impl Function {
@@ -36,6 +37,7 @@ impl Function {
         Function::PhoneBind,
         Function::PasswordReset,
         Function::AccountDelete,
+        Function::TokenRefresh,
     ];
 
     /// The crate directory under `functions/` (and the template's `CodeUri`).
@@ -54,6 +56,7 @@ impl Function {
             Function::PhoneBind => "phone_bind",
             Function::PasswordReset => "password_reset",
             Function::AccountDelete => "account_delete",
+            Function::TokenRefresh => "token_refresh",
         }
     }
 }
@@ -80,6 +83,7 @@ pub enum Handler {
     PhoneBind,
     PasswordReset,
     AccountDelete,
+    TokenRefresh,
 }
 
 #[derive(Debug)]
@@ -131,6 +135,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/phonelogin", F::PhoneLogin, H::PhoneLogin),
     route("POST", "/snslogin", F::SnsLogin, H::SnsLogin),
     route("OPTIONS", "/snslogin", F::SnsLogin, H::Options),
+    route("POST", "/token/refresh", F::TokenRefresh, H::TokenRefresh),
+    route("OPTIONS", "/token/refresh", F::TokenRefresh, H::Options),
 ];
 
 /// Drops the trailing slash the seed's paths carry (`/users/` and `/users` are one path).

@@ -10,6 +10,7 @@
 //!   refused connection, HTML, truncated JSON, 5xx, "system busy"): [`ApiError::BadGateway`]
 //!   (502). Never a login.
 
+pub mod apple;
 mod client;
 
 use serde_json::{Map, Value};
@@ -24,6 +25,7 @@ pub enum Provider {
     WeChat,
     Qq,
     Weibo,
+    Apple,
 }
 
 impl Provider {
@@ -34,6 +36,7 @@ impl Provider {
             "1" => Some(Provider::WeChat),
             "2" => Some(Provider::Qq),
             "3" => Some(Provider::Weibo),
+            "4" => Some(Provider::Apple),
             _ => None,
         }
     }
@@ -43,6 +46,7 @@ impl Provider {
             Provider::WeChat => "1",
             Provider::Qq => "2",
             Provider::Weibo => "3",
+            Provider::Apple => "4",
         }
     }
 
@@ -51,19 +55,53 @@ impl Provider {
             Provider::WeChat => "wechat",
             Provider::Qq => "qq",
             Provider::Weibo => "weibo",
+            Provider::Apple => "apple",
         }
     }
 }
 
-/// The three verifiers, sharing one HTTP client (one connection pool) per cold start.
+/// The verifiers, sharing one HTTP client (one connection pool) per cold start, and Apple's
+/// keys cached for the life of the sandbox.
 pub struct Providers {
     http: HttpClient,
     config: SnsConfig,
+    apple: apple::AppleKeys,
 }
 
 impl Providers {
     pub fn new(config: SnsConfig) -> Self {
-        Providers { http: HttpClient::new(config.timeout), config }
+        Providers { http: HttpClient::new(config.timeout), config, apple: apple::AppleKeys::default() }
+    }
+
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// Sign in with Apple: an authorization code for Apple's refresh token, stored for revocation
+    /// only. Nothing happens without Apple credentials configured.
+    pub async fn apple_keep_for_revocation(
+        &self,
+        store: &crate::store::Store,
+        user_pk: u64,
+        client_id: &str,
+        code: &str,
+    ) -> Result<(), ApiError> {
+        if !apple::can_exchange(&self.config.apple) {
+            return Ok(());
+        }
+        let refresh_token = apple::exchange(&self.http, &self.config.apple, client_id, code).await?;
+        let creds = crate::store::AppleCredentials { client_id: client_id.to_owned(), refresh_token };
+        store.put_apple_credentials(user_pk, &creds).await
+    }
+
+    /// Sign in with Apple: the identity token checked (see `apple`), what it says about the user.
+    pub async fn verify_apple(
+        &self,
+        id_token: &str,
+        snsid: &str,
+        nonce: Option<&str>,
+    ) -> Result<apple::AppleIdentity, ApiError> {
+        self.apple.verify(&self.http, &self.config.apple, id_token, snsid, nonce).await
     }
 
     /// Asks `provider` whether `access_token` is a live token of user `snsid` for our app.
@@ -71,6 +109,7 @@ impl Providers {
         let c = &self.config;
         let name = provider.name();
         let answer = match provider {
+            Provider::Apple => return self.verify_apple(access_token, snsid, None).await.map(drop),
             Provider::WeChat => {
                 let query = query(&[("access_token", access_token), ("openid", snsid)]);
                 self.http.get(&format!("{}/sns/auth?{query}", c.wechat_base)).await
@@ -91,6 +130,7 @@ impl Providers {
             Provider::WeChat => wechat(&answer),
             Provider::Qq => qq(&answer, snsid, &c.qq_app_id),
             Provider::Weibo => weibo(&answer, snsid, &c.weibo_app_key),
+            Provider::Apple => unreachable!("answered above"),
         };
         verdict.map_err(|refusal| refusal.into_error(name, &answer))
     }
@@ -314,10 +354,10 @@ mod tests {
 
     #[test]
     fn login_types() {
-        for p in [Provider::WeChat, Provider::Qq, Provider::Weibo] {
+        for p in [Provider::WeChat, Provider::Qq, Provider::Weibo, Provider::Apple] {
             assert_eq!(Provider::from_login_type(p.login_type()), Some(p));
         }
-        for bad in ["0", "4", "x", "", "01", " 1"] {
+        for bad in ["0", "5", "x", "", "01", " 1"] {
             assert_eq!(Provider::from_login_type(bad), None, "{bad}");
         }
     }

@@ -12,6 +12,7 @@ pub mod lockout;
 #[cfg(test)]
 mod replay;
 pub mod rooms;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 
@@ -26,8 +27,9 @@ use crate::config::Tables;
 use crate::deadlines::{CONFLICT_ATTEMPTS, TRANSACT_CONFLICT_BUDGET};
 use crate::ApiError;
 
+pub use sessions::{Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
 pub use tokens::TokenRecord;
-pub use users::{Claim, Credentials};
+pub use users::{AppleCredentials, Claim, Credentials};
 
 pub type Item = HashMap<String, AttributeValue>;
 

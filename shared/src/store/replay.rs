@@ -14,7 +14,7 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_types::body::SdkBody;
 use serde_json::{json, Value};
 
-use super::{Claim, Store, TokenRecord};
+use super::{Claim, Store};
 use crate::config::Tables;
 use crate::deadlines::CONFLICT_ATTEMPTS;
 use crate::domain::{Room, User};
@@ -123,8 +123,18 @@ fn user() -> User {
     User::new(7, "alice".into(), "0", 1007, "2026-01-01T00:00:00Z".into())
 }
 
-fn token() -> TokenRecord {
-    TokenRecord { user_pk: 7, epoch: 0, expires_at: 99, issued_at: 1 }
+/// A new session's grant: its token, refresh token and session item.
+fn grant() -> super::Grant {
+    super::Grant {
+        session: "s1".into(),
+        user_pk: 7,
+        epoch: 0,
+        token_hash: "ab".repeat(32),
+        token_expires_at: 99,
+        issued_at: 1,
+        refresh_hash: "cd".repeat(32),
+        refresh_expires_at: 999,
+    }
 }
 
 fn phone() -> Phone {
@@ -175,32 +185,31 @@ async fn a_room_creation_sends_the_conditions_that_keep_aliases_unique_and_the_q
 
 #[tokio::test]
 async fn an_account_creation_refused_at_each_claim_names_its_field() {
-    // GIVEN a phone sign-up: phone claim, username claim, account, token, and the captcha it uses up.
+    // GIVEN a phone sign-up: phone claim, username claim, account, the session (token, refresh
+    // token, session item), and the captcha it uses up.
     let linked = super::LinkedWrite { item: room_update_stand_in(), refused: || ApiError::InvalidCaptcha };
-    let expected: [fn(&ApiError) -> bool; 5] = [
+    let expected: [fn(&ApiError) -> bool; 7] = [
         |e| matches!(e, ApiError::Taken { field: "phone" }),
         |e| matches!(e, ApiError::Taken { field: "username" }),
+        |e| matches!(e, ApiError::Contended),
+        |e| matches!(e, ApiError::Contended),
         |e| matches!(e, ApiError::Contended),
         |e| matches!(e, ApiError::Contended),
         |e| matches!(e, ApiError::InvalidCaptcha),
     ];
     for (index, expected) in expected.iter().enumerate() {
-        let (store, _) = Replay::store([condition_failed_at(index, 5)]);
-        let err = store
-            .create_user(&user(), None, &[Claim::phone(&phone())], &"ab".repeat(32), &token(), Some(&linked))
-            .await
-            .unwrap_err();
+        let (store, _) = Replay::store([condition_failed_at(index, 7)]);
+        let err =
+            store.create_user(&user(), None, &[Claim::phone(&phone())], &grant(), Some(&linked)).await.unwrap_err();
         assert!(expected(&err), "item {index}: {err:?}");
     }
     // The claims come first, each written only if free.
     let (store, replay) = Replay::store([ok()]);
-    store
-        .create_user(&user(), Some("hash"), &[Claim::phone(&phone())], &"ab".repeat(32), &token(), None)
-        .await
-        .unwrap();
+    store.create_user(&user(), Some("hash"), &[Claim::phone(&phone())], &grant(), None).await.unwrap();
     let items = replay.transaction();
     let ids: Vec<&str> = items.iter().map(|i| i["Put"]["Item"]["id"]["S"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["phone#+8613800138000", "username#alice", "user#7", &"ab".repeat(32)]);
+    let refresh = format!("refresh#{}", "cd".repeat(32));
+    assert_eq!(ids, ["phone#+8613800138000", "username#alice", "user#7", &"ab".repeat(32), &refresh, "session#s1"]);
     assert!(items.iter().all(|i| i["Put"]["ConditionExpression"] == "attribute_not_exists(id)"));
 }
 

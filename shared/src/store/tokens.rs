@@ -1,8 +1,10 @@
 //! The token table: key = SHA-256 of the token, `expires_at` doubling as the TTL attribute.
+//! The same table holds the login sessions and their refresh tokens (sessions.rs), under
+//! prefixed keys that a bare 64-hex-digit hash can never equal.
 
 use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
 
-use super::{build_err, key, n, s, unavailable, Attrs, Item, LinkedWrite, Store, KEY};
+use super::{build_err, key, n, s, unavailable, Attrs, Item, Store, KEY};
 use crate::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +15,9 @@ pub struct TokenRecord {
     /// When it was issued: account deletion without a password or phone accepts only a fresh
     /// token. Records written before this field existed read as 0, i.e. never fresh.
     pub issued_at: u64,
+    /// The login session the token belongs to (empty on tokens issued before sessions
+    /// existed). Only logout reads it: checking a token never looks at the session.
+    pub session: String,
 }
 
 impl TokenRecord {
@@ -23,6 +28,7 @@ impl TokenRecord {
             ("epoch".to_owned(), n(self.epoch)),
             ("expires_at".to_owned(), n(self.expires_at)),
             ("issued_at".to_owned(), n(self.issued_at)),
+            ("session".to_owned(), s(self.session.as_str())),
         ])
     }
 }
@@ -36,6 +42,7 @@ impl TokenRecord {
             epoch: a.n("epoch")?,
             expires_at: a.n("expires_at")?,
             issued_at: a.opt_n("issued_at")?.unwrap_or(0),
+            session: a.opt_s("session")?.unwrap_or_default(),
         })
     }
 }
@@ -49,26 +56,6 @@ impl Store {
             .build()
             .map_err(build_err)?;
         Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    pub async fn put_token(&self, hash: &str, record: &TokenRecord) -> Result<(), ApiError> {
-        self.client
-            .put_item()
-            .table_name(&self.tables.tokens)
-            .set_item(Some(record.to_item(hash)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    /// A new token written together with `linked`: both or neither.
-    pub async fn put_token_with(&self, hash: &str, record: &TokenRecord, linked: &LinkedWrite) -> Result<(), ApiError> {
-        match self.transact(vec![self.token_put(hash, record)?, linked.item.clone()]).await? {
-            Ok(()) => Ok(()),
-            Err(r) if r.index == 1 => Err((linked.refused)()),
-            Err(_) => Err(ApiError::Contended),
-        }
     }
 
     pub async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, ApiError> {
@@ -96,7 +83,7 @@ mod tests {
 
     #[test]
     fn a_token_record_needs_its_account_epoch_and_expiry() {
-        let record = TokenRecord { user_pk: 7, epoch: 3, expires_at: 99, issued_at: 50 };
+        let record = TokenRecord { user_pk: 7, epoch: 3, expires_at: 99, issued_at: 50, session: "s1".into() };
         let hash = "ab".repeat(32);
         assert_eq!(TokenRecord::read(&record.to_item(&hash), &hash).unwrap(), record);
         for attribute in ["user_pk", "epoch", "expires_at"] {

@@ -5,11 +5,13 @@
 //! - `lockout#<name>`: login failure counts (see lockout.rs);
 //! - `sns#<login_type>#<snsid>`, `phone#<e164>`: claims that link a third-party identity or a
 //!   verified phone to one account;
+//! - `apple#<pk>`: the Sign in with Apple refresh token of an account, kept only so that
+//!   deleting the account can revoke it at Apple;
 //! - `counter#...`: atomic counters (see counters.rs).
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 
-use super::tokens::TokenRecord;
+use super::sessions::Grant;
 use super::{build_err, key, n, s, unless_condition_failed, Attrs, Item, LinkedWrite, Rejected, Store, KEY};
 use crate::domain::User;
 use crate::phone::Phone;
@@ -172,7 +174,7 @@ impl Store {
         self.put_over_version(&self.tables.users, next.to_item(), user.version)
     }
 
-    /// Creates the account, its username claim, its `claims` and its first token in one
+    /// Creates the account, its username claim, its `claims` and its first session in one
     /// transaction, with `linked` if given: either all exist afterwards or none does. A claim
     /// someone else holds is `Taken` with the claim's field (the `claims` are checked first, so
     /// a taken identity is reported even when the username is taken too).
@@ -181,8 +183,7 @@ impl Store {
         user: &User,
         password_hash: Option<&str>,
         claims: &[Claim],
-        token_hash: &str,
-        token: &TokenRecord,
+        session: &Grant,
         linked: Option<&LinkedWrite>,
     ) -> Result<(), ApiError> {
         let creds = Credentials {
@@ -191,7 +192,7 @@ impl Store {
             password_hash: password_hash.map(str::to_owned),
             token_epoch: user.token_epoch,
         };
-        let mut items = Vec::with_capacity(claims.len() + 3);
+        let mut items = Vec::with_capacity(claims.len() + 6);
         for claim in claims {
             items.push(self.put_new(&self.tables.users, claim.to_item(user.pk))?);
         }
@@ -199,14 +200,15 @@ impl Store {
         let mut record = user.clone();
         record.claims.extend(claims.iter().map(|c| c.id.clone()));
         items.push(self.put_new(&self.tables.users, record.to_item())?);
-        items.push(self.token_put(token_hash, token)?);
+        items.extend(self.session_start_items(session)?);
+        let linked_at = items.len();
         items.extend(linked.map(|l| l.item.clone()));
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(r) if r.index < claims.len() => Err(ApiError::Taken { field: claims[r.index].field }),
             Err(r) if r.index == claims.len() => Err(ApiError::Taken { field: "username" }),
             Err(r) => match linked {
-                Some(l) if r.index == claims.len() + 3 => Err((l.refused)()),
+                Some(l) if r.index == linked_at => Err((l.refused)()),
                 _ => Err(ApiError::Contended),
             },
         }
@@ -282,42 +284,118 @@ impl Store {
         }
     }
 
-    /// Sets a new password hash and starts a new token epoch (every older token dies), issuing
-    /// the one token of the new epoch, all in one transaction, with `linked` if given (the
+    /// Sets a new password hash and ends every session of the user (a new token epoch), opening
+    /// the one session of the new epoch, all in one transaction, with `linked` if given (the
     /// captcha of a reset: used up only if the password changes).
     pub async fn change_password(
         &self,
         user: &User,
         new_hash: &str,
-        token_hash: &str,
-        token: &TokenRecord,
+        session: &Grant,
         linked: Option<&LinkedWrite>,
     ) -> Result<User, ApiError> {
-        let mut next = user.clone();
-        next.token_epoch = token.epoch;
-        let claim = Update::builder()
-            .table_name(&self.tables.users)
-            .set_key(Some(key(claim_id(&user.username))))
-            .update_expression("SET password_hash = :h, token_epoch = :e")
-            .condition_expression("user_pk = :pk")
-            .expression_attribute_values(":h", s(new_hash))
-            .expression_attribute_values(":e", n(token.epoch))
-            .expression_attribute_values(":pk", n(user.pk))
-            .build()
-            .map_err(build_err)?;
-        let mut items = vec![
-            self.put_user_versioned(&next)?,
-            TransactWriteItem::builder().update(claim).build(),
-            self.token_put(token_hash, token)?,
-        ];
+        let (next, mut items) = self.new_epoch_items(user, session.epoch, Some(new_hash))?;
+        items.extend(self.session_start_items(session)?);
+        let linked_at = items.len();
         items.extend(linked.map(|l| l.item.clone()));
         match self.transact(items).await? {
-            Ok(()) => Ok(User { version: next.version + 1, ..next }),
+            Ok(()) => Ok(next),
             Err(r) => match linked {
-                Some(l) if r.index == 3 => Err((l.refused)()),
+                Some(l) if r.index == linked_at => Err((l.refused)()),
                 _ => Err(ApiError::Contended),
             },
         }
+    }
+
+    /// Ends every session of the user at once: a new token epoch, in which no older 24 h token
+    /// or refresh token is valid (both are checked against the user's epoch). Returns the user
+    /// as saved. Password reset and account deletion call this (or compose `new_epoch_items`).
+    pub async fn end_all_sessions(&self, user: &User) -> Result<User, ApiError> {
+        let (next, items) = self.new_epoch_items(user, user.token_epoch + 1, None)?;
+        match self.transact(items).await? {
+            Ok(()) => Ok(next),
+            Err(_) => Err(ApiError::Contended),
+        }
+    }
+
+    /// The writes that move `user` (as read) to token epoch `epoch` on both records that carry
+    /// it (the account and the username claim login reads), optionally with a new password
+    /// hash; and the user as it will be saved.
+    pub(crate) fn new_epoch_items(
+        &self,
+        user: &User,
+        epoch: u64,
+        new_hash: Option<&str>,
+    ) -> Result<(User, Vec<TransactWriteItem>), ApiError> {
+        let mut next = user.clone();
+        next.token_epoch = epoch;
+        let mut claim = Update::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(claim_id(&user.username))))
+            .condition_expression("user_pk = :pk")
+            .expression_attribute_values(":e", n(epoch))
+            .expression_attribute_values(":pk", n(user.pk));
+        claim = match new_hash {
+            Some(hash) => claim
+                .update_expression("SET password_hash = :h, token_epoch = :e")
+                .expression_attribute_values(":h", s(hash)),
+            None => claim.update_expression("SET token_epoch = :e"),
+        };
+        let items = vec![
+            self.put_user_versioned(&next)?,
+            TransactWriteItem::builder().update(claim.build().map_err(build_err)?).build(),
+        ];
+        Ok((User { version: next.version + 1, ..next }, items))
+    }
+}
+
+/// An account's Sign in with Apple refresh token and the client id it was issued to: kept only
+/// to revoke it at Apple when the account is deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppleCredentials {
+    pub client_id: String,
+    pub refresh_token: String,
+}
+
+fn apple_id(pk: u64) -> String {
+    format!("apple#{pk}")
+}
+
+impl Store {
+    /// Keeps the latest Apple refresh token of account `pk` (a new sign-in replaces it).
+    pub async fn put_apple_credentials(&self, pk: u64, creds: &AppleCredentials) -> Result<(), ApiError> {
+        let item = Item::from([
+            (KEY.to_owned(), s(apple_id(pk))),
+            ("user_pk".to_owned(), n(pk)),
+            ("client_id".to_owned(), s(creds.client_id.as_str())),
+            ("refresh_token".to_owned(), s(creds.refresh_token.as_str())),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.tables.users)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(super::unavailable)?;
+        Ok(())
+    }
+
+    /// This user's stored Apple credentials, if any.
+    pub async fn apple_credentials(&self, pk: u64) -> Result<Option<AppleCredentials>, ApiError> {
+        let Some(item) = self.get(&self.tables.users, apple_id(pk)).await? else { return Ok(None) };
+        let a = Attrs::of(&item);
+        Ok(Some(AppleCredentials { client_id: a.s("client_id")?, refresh_token: a.s("refresh_token")? }))
+    }
+
+    pub async fn delete_apple_credentials(&self, pk: u64) -> Result<(), ApiError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(apple_id(pk))))
+            .send()
+            .await
+            .map_err(super::unavailable)?;
+        Ok(())
     }
 }
 

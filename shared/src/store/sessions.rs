@@ -1,0 +1,297 @@
+//! Login sessions and their refresh tokens, in the token table beside the 24 h tokens:
+//! - `session#<id>`: one per login: the user and token epoch it was opened in, the hash of its
+//!   one live refresh token (`current`), the 24 h tokens it issued that may still be alive
+//!   (`tokens`, hash -> expiry: what revoking the session deletes), `ended_at` once revoked;
+//! - `refresh#<sha256>`: one per refresh token, kept until it expires even once used, so that
+//!   a replay is recognised: `used_at` and the successor sealed under the used token (see
+//!   auth::refresh) are set by the rotation that used it up.
+//!
+//! A 24 h token record names its session but checking it never reads the session: revoking a
+//! session deletes its tokens instead, so authentication stays one read of the token.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, ReturnValue, TransactWriteItem, Update};
+
+use super::tokens::TokenRecord;
+use super::users::user_id;
+use super::{build_err, key, n, s, Attrs, Item, LinkedWrite, Store, KEY};
+use crate::ApiError;
+
+/// DynamoDB's limit on the items of one transaction.
+const TRANSACTION_MAX: usize = 100;
+
+fn session_id(id: &str) -> String {
+    format!("session#{id}")
+}
+
+fn refresh_id(hash: &str) -> String {
+    format!("refresh#{hash}")
+}
+
+/// A 24 h token and a refresh token handed out together, in session `session`: at a login
+/// (which opens the session) or at a rotation.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub session: String,
+    pub user_pk: u64,
+    pub epoch: u64,
+    pub token_hash: String,
+    pub token_expires_at: u64,
+    /// When the token was issued (AccountDelete's re-authentication window).
+    pub issued_at: u64,
+    pub refresh_hash: String,
+    pub refresh_expires_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub user_pk: u64,
+    pub session: String,
+    pub expires_at: u64,
+    pub used_at: Option<u64>,
+    /// The successor pair, sealed under this (used) refresh token.
+    pub next: Option<String>,
+    pub next_expires_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_pk: u64,
+    pub epoch: u64,
+    /// Hash of the one refresh token that may rotate; empty once the session ended.
+    pub current: String,
+    /// 24 h tokens issued in the session (hash, expiry), oldest first.
+    pub tokens: Vec<(String, u64)>,
+    pub ended_at: Option<u64>,
+}
+
+/// One rotation of a refresh token (see [`Store::rotate`]).
+pub struct Rotation<'a> {
+    pub old_hash: &'a str,
+    pub session: &'a SessionRecord,
+    pub next: &'a Grant,
+    /// The successor as a retry inside the grace gets it back.
+    pub sealed: &'a str,
+    pub now: u64,
+    /// Expired tokens that leave the session's list.
+    pub dropped: &'a [String],
+    /// Live tokens that leave the list and are deleted (the session is at its cap).
+    pub evicted: &'a [String],
+}
+
+/// How a rotation attempt ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotated {
+    Won,
+    /// Another rotation used the refresh token up first.
+    Lost,
+    /// The session ended or the user's tokens were revoked (password change) meanwhile.
+    Refused,
+}
+
+impl RefreshRecord {
+    fn read(item: &Item) -> Result<Self, ApiError> {
+        let a = Attrs::of(item);
+        Ok(RefreshRecord {
+            user_pk: a.n("user_pk")?,
+            session: a.s("session")?,
+            expires_at: a.n("expires_at")?,
+            used_at: a.opt_n("used_at")?,
+            next: a.opt_s("successor")?,
+            next_expires_at: a.opt_n("successor_expires_at")?.unwrap_or(0),
+        })
+    }
+}
+
+impl SessionRecord {
+    /// `key` is the session's item key: attributes returned by a write do not carry it.
+    fn read(item: &Item, key: &str) -> Result<Self, ApiError> {
+        let a = Attrs::returned_by(item, key);
+        let mut tokens = Vec::new();
+        if let Some(AttributeValue::M(map)) = item.get("tokens") {
+            for (hash, exp) in map {
+                let exp = exp.as_n().ok().and_then(|v| v.parse().ok());
+                tokens.push((
+                    hash.clone(),
+                    exp.ok_or_else(|| ApiError::CorruptItem { key: "session".into(), attribute: "tokens".into() })?,
+                ));
+            }
+        }
+        tokens.sort_by_key(|(hash, exp)| (*exp, hash.clone()));
+        Ok(SessionRecord {
+            id: key.trim_start_matches("session#").to_owned(),
+            user_pk: a.n("user_pk")?,
+            epoch: a.n("epoch")?,
+            // An ended session no longer has a live refresh token.
+            current: a.opt_s("current")?.unwrap_or_default(),
+            tokens,
+            ended_at: a.opt_n("ended_at")?,
+        })
+    }
+}
+
+impl Store {
+    /// The two puts of a grant: its 24 h token and its refresh token.
+    fn grant_puts(&self, g: &Grant) -> Result<[TransactWriteItem; 2], ApiError> {
+        let token = TokenRecord {
+            user_pk: g.user_pk,
+            epoch: g.epoch,
+            expires_at: g.token_expires_at,
+            issued_at: g.issued_at,
+            session: g.session.clone(),
+        };
+        let refresh = Item::from([
+            (KEY.to_owned(), s(refresh_id(&g.refresh_hash))),
+            ("user_pk".to_owned(), n(g.user_pk)),
+            ("session".to_owned(), s(g.session.as_str())),
+            ("expires_at".to_owned(), n(g.refresh_expires_at)),
+        ]);
+        Ok([self.token_put(&g.token_hash, &token)?, self.put_new(&self.tables.tokens, refresh)?])
+    }
+
+    /// Everything a login writes for its session: the session, its first token and refresh
+    /// token. Written in the transaction that creates or logs into the account.
+    pub(crate) fn session_start_items(&self, g: &Grant) -> Result<Vec<TransactWriteItem>, ApiError> {
+        let session = Item::from([
+            (KEY.to_owned(), s(session_id(&g.session))),
+            ("user_pk".to_owned(), n(g.user_pk)),
+            ("epoch".to_owned(), n(g.epoch)),
+            ("current".to_owned(), s(g.refresh_hash.as_str())),
+            ("tokens".to_owned(), AttributeValue::M([(g.token_hash.clone(), n(g.token_expires_at))].into())),
+            ("expires_at".to_owned(), n(g.refresh_expires_at)),
+        ]);
+        let mut items = Vec::with_capacity(3);
+        items.extend(self.grant_puts(g)?);
+        items.push(self.put_new(&self.tables.tokens, session)?);
+        Ok(items)
+    }
+
+    /// Opens a session for an existing account, with `linked` in the same transaction.
+    pub async fn start_session(&self, g: &Grant, linked: Option<&LinkedWrite>) -> Result<(), ApiError> {
+        let mut items = self.session_start_items(g)?;
+        let linked_at = items.len();
+        items.extend(linked.map(|l| l.item.clone()));
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(r) => match linked {
+                Some(l) if r.index == linked_at => Err((l.refused)()),
+                _ => Err(ApiError::Contended),
+            },
+        }
+    }
+
+    pub async fn get_refresh(&self, hash: &str) -> Result<Option<RefreshRecord>, ApiError> {
+        self.get(&self.tables.tokens, refresh_id(hash)).await?.as_ref().map(RefreshRecord::read).transpose()
+    }
+
+    pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, ApiError> {
+        let key = session_id(id);
+        self.get(&self.tables.tokens, key.as_str())
+            .await?
+            .as_ref()
+            .map(|item| SessionRecord::read(item, &key))
+            .transpose()
+    }
+
+    /// Uses up refresh token `r.old_hash` and hands out `r.next` in one transaction whose
+    /// conditions make it the one rotation of that token: the token still unused, the session
+    /// still open with this token as its live one, the user still in the session's epoch.
+    pub async fn rotate(&self, r: &Rotation<'_>) -> Result<Rotated, ApiError> {
+        let Rotation { old_hash, session, next, sealed, now, dropped, evicted } = *r;
+        let used = Update::builder()
+            .table_name(&self.tables.tokens)
+            .set_key(Some(key(refresh_id(old_hash))))
+            .update_expression("SET used_at = :now, successor = :next, successor_expires_at = :nexp")
+            .condition_expression("attribute_exists(id) AND attribute_not_exists(used_at)")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":next", s(sealed))
+            .expression_attribute_values(":nexp", n(next.refresh_expires_at))
+            .build()
+            .map_err(build_err)?;
+        let mut moved = Update::builder()
+            .table_name(&self.tables.tokens)
+            .set_key(Some(key(session_id(&session.id))))
+            .condition_expression("#cur = :old AND attribute_not_exists(ended_at)")
+            .expression_attribute_names("#cur", "current")
+            .expression_attribute_names("#new", next.token_hash.as_str())
+            .expression_attribute_values(":old", s(old_hash))
+            .expression_attribute_values(":new", s(next.refresh_hash.as_str()))
+            .expression_attribute_values(":texp", n(next.token_expires_at))
+            .expression_attribute_values(":rexp", n(next.refresh_expires_at));
+        let mut removes = Vec::new();
+        for (i, hash) in dropped.iter().chain(evicted).enumerate() {
+            moved = moved.expression_attribute_names(format!("#d{i}"), hash.as_str());
+            removes.push(format!("tokens.#d{i}"));
+        }
+        let mut expression = "SET #cur = :new, expires_at = :rexp, tokens.#new = :texp".to_owned();
+        if !removes.is_empty() {
+            expression.push_str(" REMOVE ");
+            expression.push_str(&removes.join(", "));
+        }
+        let moved = moved.update_expression(expression).build().map_err(build_err)?;
+        let epoch = ConditionCheck::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(user_id(session.user_pk))))
+            .condition_expression("token_epoch = :e")
+            .expression_attribute_values(":e", n(session.epoch))
+            .build()
+            .map_err(build_err)?;
+        let mut items = vec![
+            TransactWriteItem::builder().update(used).build(),
+            TransactWriteItem::builder().update(moved).build(),
+            TransactWriteItem::builder().condition_check(epoch).build(),
+        ];
+        items.extend(self.grant_puts(next)?);
+        for hash in evicted {
+            items.push(self.token_delete(hash)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(Rotated::Won),
+            Err(r) if r.index == 0 => Ok(Rotated::Lost),
+            Err(r) if r.index <= 2 => Ok(Rotated::Refused),
+            Err(_) => Err(ApiError::Contended),
+        }
+    }
+
+    /// Ends session `id`: no refresh token of it rotates any more, and every 24 h token it
+    /// issued is deleted (`already_gone`, the one logout just deleted, is skipped). The session
+    /// is marked first, so no rotation can add a token while they are being deleted. A session
+    /// that does not exist (expired and swept) has nothing left to end.
+    pub async fn end_session(&self, id: &str, now: u64, already_gone: Option<&str>) -> Result<(), ApiError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tokens)
+            .set_key(Some(key(session_id(id))))
+            .update_expression("SET ended_at = if_not_exists(ended_at, :now) REMOVE #cur")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_names("#cur", "current")
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let Some(out) = super::unless_condition_failed(result)? else {
+            return Ok(());
+        };
+        let session = out.attributes().map(|item| SessionRecord::read(item, &session_id(id))).transpose()?;
+        let deletes = session
+            .into_iter()
+            .flat_map(|s| s.tokens)
+            .filter(|(hash, _)| Some(hash.as_str()) != already_gone)
+            .map(|(hash, _)| self.token_delete(&hash))
+            .collect::<Result<Vec<_>, _>>()?;
+        for chunk in deletes.chunks(TRANSACTION_MAX) {
+            // Unconditional deletes: a transaction only for the batch (and its retries).
+            if self.transact(chunk.to_vec()).await?.is_err() {
+                return Err(ApiError::Contended);
+            }
+        }
+        Ok(())
+    }
+
+    fn token_delete(&self, hash: &str) -> Result<TransactWriteItem, ApiError> {
+        let delete =
+            Delete::builder().table_name(&self.tables.tokens).set_key(Some(key(hash))).build().map_err(build_err)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+}
