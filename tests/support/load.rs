@@ -100,6 +100,13 @@ impl User<'_> {
         (answer.status, answer.body)
     }
 
+    /// Logs in again; the new token, when the login succeeded.
+    async fn login(&mut self, name: &str) -> Option<String> {
+        let body = json!({"username": name, "password": "password123"});
+        let (status, answer) = self.call("POST /login/", Method::POST, "/login/", Some(body)).await;
+        (status == 200).then(|| answer["token"].as_str().unwrap_or_default().to_owned())
+    }
+
     async fn run(mut self, seed: u64, until: Instant) -> (BTreeMap<&'static str, EndpointStats>, Acked) {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let name = unique("load");
@@ -122,16 +129,8 @@ impl User<'_> {
         while Instant::now() < until {
             match rng.below(100) {
                 0..=14 => {
-                    let (s, b) = self
-                        .call(
-                            "POST /login/",
-                            Method::POST,
-                            "/login/",
-                            Some(json!({"username": name, "password": "password123"})),
-                        )
-                        .await;
-                    if s == 200 {
-                        token = b["token"].as_str().unwrap_or_default().to_owned();
+                    if let Some(fresh) = self.login(&name).await {
+                        token = fresh;
                     }
                 }
                 15..=29 => {
@@ -190,16 +189,8 @@ impl User<'_> {
                 }
                 _ => {
                     self.call("POST /logout/", Method::POST, "/logout/", Some(json!({"token": token}))).await;
-                    let (s, b) = self
-                        .call(
-                            "POST /login/",
-                            Method::POST,
-                            "/login/",
-                            Some(json!({"username": name, "password": "password123"})),
-                        )
-                        .await;
-                    if s == 200 {
-                        token = b["token"].as_str().unwrap_or_default().to_owned();
+                    if let Some(fresh) = self.login(&name).await {
+                        token = fresh;
                     }
                 }
             }
