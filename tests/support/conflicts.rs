@@ -5,7 +5,7 @@
 //! in-flight one exactly as DynamoDB does (400 `TransactionCanceledException`, the conflicting
 //! item's reason `TransactionConflict`), so tests see the conflicts a hot item causes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
@@ -14,9 +14,12 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub struct ConflictProxy {
     pub url: String,
+    written: Written,
 }
 
 type Locks = Arc<Mutex<HashSet<String>>>;
+/// `table/id` -> committed transactions that wrote or checked it.
+type Written = Arc<Mutex<HashMap<String, usize>>>;
 
 impl ConflictProxy {
     /// A proxy in front of `upstream` (DynamoDB Local's URL).
@@ -24,18 +27,26 @@ impl ConflictProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let locks: Locks = Arc::default();
+        let written: Written = Arc::default();
         let http = reqwest::Client::new();
+        let w = written.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, upstream.clone(), http.clone(), locks.clone()));
+                tokio::spawn(serve(stream, upstream.clone(), http.clone(), locks.clone(), w.clone()));
             }
         });
-        ConflictProxy { url }
+        ConflictProxy { url, written }
+    }
+
+    /// The item most committed transactions touched since the last call, and how many did.
+    pub fn hottest(&self) -> (String, usize) {
+        let written = std::mem::take(&mut *self.written.lock().unwrap());
+        written.into_iter().max_by_key(|(_, n)| *n).unwrap_or_default()
     }
 }
 
 /// One request per connection (the answer says `Connection: close`).
-async fn serve(mut stream: TcpStream, upstream: String, http: reqwest::Client, locks: Locks) {
+async fn serve(mut stream: TcpStream, upstream: String, http: reqwest::Client, locks: Locks, written: Written) {
     let Some((path, headers, body)) = read(&mut stream).await else { return };
     let target = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.as_str());
     let keys = if target == Some("DynamoDB_20120810.TransactWriteItems") { item_keys(&body) } else { Vec::new() };
@@ -75,6 +86,12 @@ async fn serve(mut stream: TcpStream, upstream: String, http: reqwest::Client, l
     match answer {
         Ok(a) => {
             let status = a.status().as_u16();
+            if status == 200 {
+                let mut written = written.lock().unwrap();
+                for k in held {
+                    *written.entry(k).or_default() += 1;
+                }
+            }
             let bytes = a.bytes().await.unwrap_or_default();
             respond(&mut stream, status, &bytes).await;
         }

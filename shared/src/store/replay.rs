@@ -180,7 +180,7 @@ async fn a_room_creation_sends_the_conditions_that_keep_aliases_unique_and_the_q
     assert_eq!(items[3]["Update"]["Key"]["id"]["S"], "owner#7");
     assert_eq!(items[3]["Update"]["ConditionExpression"], "attribute_not_exists(rooms) OR size(rooms) < :quota");
     assert_eq!(items[3]["Update"]["ExpressionAttributeValues"][":quota"]["N"], "100");
-    assert_eq!(items[4]["Update"]["Key"]["id"]["S"], "stats#active_rooms");
+    assert_eq!(items[4]["Update"]["Key"]["id"]["S"], "stats#active_rooms#4", "the count shard of room 4");
 }
 
 #[tokio::test]
