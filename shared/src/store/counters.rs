@@ -2,8 +2,8 @@
 
 use aws_sdk_dynamodb::types::ReturnValue;
 
+use super::StoreError;
 use super::{key, n, unavailable, Attrs, Store};
-use crate::ApiError;
 
 /// Account pks: 1, 2, 3 ...
 const USER_PK: &str = "counter#user_pk";
@@ -15,19 +15,19 @@ const ROOM_PK: &str = "counter#room_pk";
 const ROOM_NUMBER_BASE: u64 = 1000;
 
 impl Store {
-    pub async fn next_user_pk(&self) -> Result<u64, ApiError> {
+    pub async fn next_user_pk(&self) -> Result<u64, StoreError> {
         self.increment(&self.tables.users, USER_PK, 0).await
     }
 
-    pub async fn next_room_pk(&self) -> Result<u64, ApiError> {
+    pub async fn next_room_pk(&self) -> Result<u64, StoreError> {
         self.increment(&self.tables.rooms, ROOM_PK, 0).await
     }
 
-    pub async fn next_room_number(&self) -> Result<u64, ApiError> {
+    pub async fn next_room_number(&self) -> Result<u64, StoreError> {
         self.increment(&self.tables.rooms, ROOM_NUMBER, ROOM_NUMBER_BASE).await
     }
 
-    async fn increment(&self, table: &str, counter: &str, start: u64) -> Result<u64, ApiError> {
+    async fn increment(&self, table: &str, counter: &str, start: u64) -> Result<u64, StoreError> {
         let out = self
             .client
             .update_item()
@@ -44,7 +44,7 @@ impl Store {
         let returned = out.attributes().cloned().unwrap_or_default();
         let value = Attrs::returned_by(&returned, counter).n("value")?;
         if value <= start {
-            return Err(ApiError::CorruptItem { key: counter.to_owned(), attribute: "value".into() });
+            return Err(StoreError::Corrupt { key: counter.to_owned(), attribute: "value".into() });
         }
         Ok(value)
     }

@@ -8,6 +8,7 @@
 pub mod captcha;
 pub mod counters;
 pub mod deletion;
+pub mod error;
 pub mod lockout;
 #[cfg(test)]
 mod replay;
@@ -25,8 +26,8 @@ use aws_sdk_dynamodb::Client;
 
 use crate::config::Tables;
 use crate::deadlines::{CONFLICT_ATTEMPTS, TRANSACT_CONFLICT_BUDGET};
-use crate::ApiError;
 
+pub use error::{ClaimKind, SendLimit, StoreError};
 pub use sessions::{Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
 pub use tokens::TokenRecord;
 pub use users::{AppleCredentials, Claim, Credentials};
@@ -59,7 +60,7 @@ impl Store {
     /// caller can say which claim was taken.
     /// Transactions that lost a race for the same items (`TransactionConflict`) are retried:
     /// they did not fail, they were merely second.
-    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Rejected>, ApiError> {
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Rejected>, StoreError> {
         let started = tokio::time::Instant::now();
         let mut attempt = 0u32;
         loop {
@@ -88,7 +89,7 @@ impl Store {
             // Bounded in time as well as in number (deadlines.rs has the arithmetic).
             let pause = backoff(attempt);
             if attempt >= CONFLICT_ATTEMPTS || started.elapsed() + pause > TRANSACT_CONFLICT_BUDGET {
-                return Err(ApiError::Contended);
+                return Err(StoreError::Contended);
             }
             tokio::time::sleep(pause).await;
         }
@@ -97,7 +98,7 @@ impl Store {
 
 impl Store {
     /// A Put that creates `item` and fails if its key exists: how every claim is taken.
-    pub(crate) fn put_new(&self, table: &str, item: Item) -> Result<TransactWriteItem, ApiError> {
+    pub(crate) fn put_new(&self, table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(table)
             .set_item(Some(item))
@@ -113,7 +114,7 @@ impl Store {
         table: &str,
         item: Item,
         version: u64,
-    ) -> Result<TransactWriteItem, ApiError> {
+    ) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(table)
             .set_item(Some(item))
@@ -125,7 +126,7 @@ impl Store {
     }
 
     /// One item by key, strongly consistent: every read here must see the writes before it.
-    pub(crate) async fn get(&self, table: &str, id: impl Into<String>) -> Result<Option<Item>, ApiError> {
+    pub(crate) async fn get(&self, table: &str, id: impl Into<String>) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -144,7 +145,7 @@ impl Store {
 #[derive(Clone)]
 pub struct LinkedWrite {
     pub(crate) item: TransactWriteItem,
-    pub(crate) refused: fn() -> ApiError,
+    pub(crate) refused: fn() -> StoreError,
 }
 
 /// The item of a transaction whose condition failed.
@@ -165,7 +166,7 @@ fn backoff(attempt: u32) -> Duration {
 /// `Ok(None)` then, `Ok(Some(output))` on success, 503 for anything else.
 pub(crate) fn unless_condition_failed<T, E, R>(
     result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
-) -> Result<Option<T>, ApiError>
+) -> Result<Option<T>, StoreError>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -180,12 +181,12 @@ where
 }
 
 /// Any SDK failure: the caller gets 503, the log gets the full chain.
-pub(crate) fn unavailable<E: std::error::Error>(err: E) -> ApiError {
-    ApiError::Unavailable(DisplayErrorContext(err).to_string())
+pub(crate) fn unavailable<E: std::error::Error>(err: E) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
-pub(crate) fn build_err(err: aws_sdk_dynamodb::error::BuildError) -> ApiError {
-    ApiError::Unavailable(format!("request build: {err}"))
+pub(crate) fn build_err(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Unavailable(format!("request build: {err}"))
 }
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
@@ -220,17 +221,17 @@ impl<'a> Attrs<'a> {
         Attrs { item, key }
     }
 
-    fn corrupt(&self, attribute: &str) -> ApiError {
-        ApiError::CorruptItem { key: loggable(self.key), attribute: loggable(attribute) }
+    fn corrupt(&self, attribute: &str) -> StoreError {
+        StoreError::Corrupt { key: loggable(self.key), attribute: loggable(attribute) }
     }
 
     /// A required non-negative whole number.
-    pub(crate) fn n(&self, name: &str) -> Result<u64, ApiError> {
+    pub(crate) fn n(&self, name: &str) -> Result<u64, StoreError> {
         self.opt_n(name)?.ok_or_else(|| self.corrupt(name))
     }
 
     /// A number that may be absent (a count not started yet); present, it must be one.
-    pub(crate) fn opt_n(&self, name: &str) -> Result<Option<u64>, ApiError> {
+    pub(crate) fn opt_n(&self, name: &str) -> Result<Option<u64>, StoreError> {
         match self.item.get(name) {
             None => Ok(None),
             Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| self.corrupt(name)),
@@ -240,7 +241,7 @@ impl<'a> Attrs<'a> {
 
     /// A required count that an `ADD` of -1 may legitimately have taken below zero (a give-back
     /// that crossed a reset): below zero reads as 0; absent or not a number is still corrupt.
-    pub(crate) fn count(&self, name: &str) -> Result<u64, ApiError> {
+    pub(crate) fn count(&self, name: &str) -> Result<u64, StoreError> {
         match self.item.get(name) {
             Some(AttributeValue::N(v)) => match v.parse::<i64>() {
                 Ok(c) => Ok(u64::try_from(c).unwrap_or(0)),
@@ -251,7 +252,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// A required, non-empty string (a name that is also a key elsewhere).
-    pub(crate) fn s(&self, name: &str) -> Result<String, ApiError> {
+    pub(crate) fn s(&self, name: &str) -> Result<String, StoreError> {
         match self.item.get(name) {
             Some(AttributeValue::S(v)) if !v.is_empty() => Ok(v.clone()),
             _ => Err(self.corrupt(name)),
@@ -259,7 +260,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// A string that may be absent (a password hash an SMS account never had).
-    pub(crate) fn opt_s(&self, name: &str) -> Result<Option<String>, ApiError> {
+    pub(crate) fn opt_s(&self, name: &str) -> Result<Option<String>, StoreError> {
         match self.item.get(name) {
             None => Ok(None),
             Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
@@ -268,11 +269,11 @@ impl<'a> Attrs<'a> {
     }
 
     /// Optional profile text: absent is "", the one default left.
-    pub(crate) fn text(&self, name: &str) -> Result<String, ApiError> {
+    pub(crate) fn text(&self, name: &str) -> Result<String, StoreError> {
         Ok(self.opt_s(name)?.unwrap_or_default())
     }
 
-    pub(crate) fn bool(&self, name: &str) -> Result<bool, ApiError> {
+    pub(crate) fn bool(&self, name: &str) -> Result<bool, StoreError> {
         match self.item.get(name) {
             Some(AttributeValue::Bool(v)) => Ok(*v),
             _ => Err(self.corrupt(name)),
@@ -280,7 +281,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// A string set that may be absent (DynamoDB stores no empty set).
-    pub(crate) fn opt_ss(&self, name: &str) -> Result<Vec<String>, ApiError> {
+    pub(crate) fn opt_ss(&self, name: &str) -> Result<Vec<String>, StoreError> {
         match self.item.get(name) {
             None => Ok(Vec::new()),
             Some(AttributeValue::Ss(v)) => Ok(v.clone()),
@@ -289,7 +290,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// A number set that may be absent (DynamoDB stores no empty set).
-    pub(crate) fn opt_ns(&self, name: &str) -> Result<Vec<u64>, ApiError> {
+    pub(crate) fn opt_ns(&self, name: &str) -> Result<Vec<u64>, StoreError> {
         match self.item.get(name) {
             None => Ok(Vec::new()),
             Some(AttributeValue::Ns(v)) => v.iter().map(|p| p.parse().map_err(|_| self.corrupt(name))).collect(),
@@ -298,7 +299,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// Holds the item's key to the record's own number: `user#7` must say `pk` 7.
-    pub(crate) fn key_is(&self, expected: &str) -> Result<(), ApiError> {
+    pub(crate) fn key_is(&self, expected: &str) -> Result<(), StoreError> {
         if self.key == expected {
             Ok(())
         } else {
@@ -334,9 +335,9 @@ mod tests {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
     }
 
-    fn corrupt_attribute(err: ApiError) -> (String, String) {
+    fn corrupt_attribute(err: StoreError) -> (String, String) {
         match err {
-            ApiError::CorruptItem { key, attribute } => (key, attribute),
+            StoreError::Corrupt { key, attribute } => (key, attribute),
             other => panic!("expected CorruptItem, got {other:?}"),
         }
     }
