@@ -66,7 +66,10 @@ sha256_of() {
 ensure_venv() {
   local dir="$1" req="$2" stamp="$3" exe="$4" want
   want="$(sha256_of "$req")"
-  if [[ ! -x "$dir/bin/python" ]] || ! "$dir/bin/python" -c '' 2>/dev/null; then
+  # A venv is not relocatable: its scripts' #! lines name the directory it was created in, so
+  # a copied or moved one has a working python but scripts that cannot start.
+  if [[ ! -x "$dir/bin/python" ]] || ! "$dir/bin/python" -c '' 2>/dev/null ||
+    { [[ -f "$dir/bin/$exe" ]] && [[ "$(head -n1 "$dir/bin/$exe")" != "#!$(cd -P "$dir" && pwd)/bin/"* ]]; }; then
     command -v "$PYTHON" >/dev/null || die "$PYTHON not found (needed to create $(basename "$dir"))"
     log "creating $(basename "$dir") with $PYTHON"
     rm -rf "$dir"

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use api_tests::apple::{claims, keys, AppleStandIn, CLIENT_ID, GOOD_CODE};
-use api_tests::{assert_user_shape, unique, TestApi};
+use api_tests::{assert_user_shape, unique, Method, TestApi};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -185,8 +185,10 @@ async fn the_authorization_code_is_exchanged_and_its_refresh_token_revoked_once_
     // Never in an answer.
     assert!(!a.body.to_string().contains(&stored.refresh_token));
 
-    // What AccountDelete calls: revoked at Apple once, with the stored token, then forgotten.
-    assert!(shared::social::apple::revoke(&api.ctx, pk).await.unwrap());
+    // Deleting the account (a fresh third-party token reauthenticates it) revokes at Apple once,
+    // with the stored token, then forgets it.
+    let gone = api.send(Method::DELETE, &format!("/users/{pk}/"), Some(json!({"token": a.str("token")}))).await;
+    assert_eq!(gone.status, 204, "{}", gone.body);
     let revoked = apple.revoke_calls();
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0]["token"], stored.refresh_token);

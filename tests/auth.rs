@@ -8,11 +8,11 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_token_works_until_its_ttl_and_not_after() {
-    let api = TestApi::with_config(|c| c.token_ttl = Duration::from_secs(2)).await;
+    let api = TestApi::with_config(|c| c.token_ttl = Duration::from_secs(4)).await;
     let reg = api.register(&unique("ttl")).await;
     let path = format!("/users/{}/", reg["pk"].as_str().unwrap());
     api.put(&path, json!({"token": reg["token"]})).await.assert_success(200);
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    tokio::time::sleep(Duration::from_millis(5100)).await;
     api.put(&path, json!({"token": reg["token"]})).await.assert_fail(401);
     api.post("/logout/", json!({"token": reg["token"]})).await.assert_fail(401);
 }

@@ -4,7 +4,7 @@
 
 use crate::auth::session::{self, Issued};
 use crate::domain::User;
-use crate::store::{Claim, LinkedWrite};
+use crate::store::{Claim, ClaimKind, LinkedWrite, StoreError};
 use crate::validate::USERNAME_MAX;
 use crate::{clock, ApiError, Context};
 
@@ -53,12 +53,12 @@ pub async fn login_with_claim(
     for attempt in 0..=USERNAME_VARIANTS {
         match ctx.store.create_user(&user, None, std::slice::from_ref(claim), &issued.grant, linked).await {
             Ok(()) => return Ok(IdentityLogin { user, issued, created: true }),
-            Err(ApiError::Taken { field: "username" }) => user.username = username_variant(&wish, pk, attempt)?,
-            Err(ApiError::Taken { .. }) => {
+            Err(StoreError::Taken(ClaimKind::Username)) => user.username = username_variant(&wish, pk, attempt)?,
+            Err(StoreError::Taken(_)) => {
                 let owner = ctx.store.claim_owner(claim).await?.ok_or(ApiError::Contended)?;
                 return log_in(ctx, owner, linked).await;
             }
-            Err(err) => return Err(err),
+            Err(err) => return Err(err.into()),
         }
     }
     Err(ApiError::Contended)

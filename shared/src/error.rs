@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 
+use crate::store::{ClaimKind, SendLimit, StoreError};
+
 /// `Retry-After` of a 503: a stalled dependency is usually back within seconds, and an app
 /// that waits this long spreads its retries instead of hammering a recovering table.
 pub const UNAVAILABLE_RETRY_AFTER: u64 = 2;
@@ -114,6 +116,41 @@ pub fn gateway_responses() -> [(&'static str, ApiError); 10] {
         ("DEFAULT_4XX", ApiError::GatewayRefused),
         ("DEFAULT_5XX", ApiError::GatewayError),
     ]
+}
+
+/// The one place where a store fact becomes a wire answer: the request field a taken claim
+/// names, the id of a refused send, the status of a dead owner.
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Taken(kind) => ApiError::Taken {
+                field: match kind {
+                    ClaimKind::Username => "username",
+                    ClaimKind::Sns => "snsid",
+                    ClaimKind::Phone => "phone",
+                    ClaimKind::RoomAlias => "room_alias",
+                },
+            },
+            StoreError::RoomQuota { limit } => ApiError::RoomQuota { limit },
+            // The account was deleted after the request authenticated: its token is dead.
+            StoreError::OwnerGone => ApiError::Unauthorized,
+            StoreError::Contended => ApiError::Contended,
+            StoreError::Unavailable(chain) => ApiError::Unavailable(chain),
+            StoreError::Corrupt { key, attribute } => ApiError::CorruptItem { key, attribute },
+            StoreError::SendLimited { limit, retry_after } => ApiError::RateLimited {
+                id: match limit {
+                    SendLimit::Resend => "sms_resend_too_soon",
+                    SendLimit::Ip => "sms_ip_limit",
+                    SendLimit::PhoneIp => "sms_phone_ip_limit",
+                    SendLimit::Phone => "sms_phone_limit",
+                },
+                retry_after,
+            },
+            StoreError::CaptchaLocked { retry_after } => ApiError::LockedOut { retry_after },
+            StoreError::CaptchaTriesUsedUp => ApiError::CaptchaTriesUsedUp,
+            StoreError::CaptchaRefused => ApiError::InvalidCaptcha,
+        }
+    }
 }
 
 impl ApiError {
@@ -235,5 +272,65 @@ impl ApiError {
             ApiError::Unavailable(_) | ApiError::CorruptItem { .. } => Some(UNAVAILABLE_RETRY_AFTER),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (status, id, field, Retry-After) of a store error as the client sees it.
+    fn wire(err: StoreError) -> (u16, String, Option<&'static str>, Option<u64>) {
+        let api = ApiError::from(err);
+        (api.status(), api.id().into_owned(), api.field(), api.retry_after())
+    }
+
+    #[test]
+    fn every_store_error_has_one_wire_answer() {
+        let cases = [
+            (StoreError::Taken(ClaimKind::Username), (409, "username_taken", Some("username"), None)),
+            (StoreError::Taken(ClaimKind::Sns), (409, "snsid_taken", Some("snsid"), None)),
+            (StoreError::Taken(ClaimKind::Phone), (409, "phone_taken", Some("phone"), None)),
+            (StoreError::Taken(ClaimKind::RoomAlias), (409, "room_alias_taken", Some("room_alias"), None)),
+            (StoreError::RoomQuota { limit: 100 }, (409, "room_quota", None, None)),
+            (StoreError::OwnerGone, (401, "invalid_token", None, None)),
+            (StoreError::Contended, (409, "concurrent_update", None, None)),
+            (StoreError::Unavailable("throttled".into()), (503, "service_unavailable", None, Some(2))),
+            (
+                StoreError::Corrupt { key: "user#7".into(), attribute: "pk".into() },
+                (503, "corrupt_item", None, Some(2)),
+            ),
+            (
+                StoreError::SendLimited { limit: SendLimit::Resend, retry_after: 42 },
+                (429, "sms_resend_too_soon", None, Some(42)),
+            ),
+            (StoreError::SendLimited { limit: SendLimit::Ip, retry_after: 5 }, (429, "sms_ip_limit", None, Some(5))),
+            (
+                StoreError::SendLimited { limit: SendLimit::PhoneIp, retry_after: 6 },
+                (429, "sms_phone_ip_limit", None, Some(6)),
+            ),
+            (
+                StoreError::SendLimited { limit: SendLimit::Phone, retry_after: 7 },
+                (429, "sms_phone_limit", None, Some(7)),
+            ),
+            (StoreError::CaptchaLocked { retry_after: 900 }, (429, "too_many_attempts", None, Some(900))),
+            (StoreError::CaptchaTriesUsedUp, (401, "captcha_tries_used_up", None, None)),
+            (StoreError::CaptchaRefused, (401, "invalid_captcha", None, None)),
+        ];
+        for (err, (status, id, field, retry_after)) in cases {
+            let shown = format!("{err:?}");
+            assert_eq!(wire(err), (status, id.to_owned(), field, retry_after), "{shown}");
+        }
+    }
+
+    #[test]
+    fn store_details_reach_the_log_unchanged_and_never_the_body() {
+        let corrupt = ApiError::from(StoreError::Corrupt { key: "user#7".into(), attribute: "token_epoch".into() });
+        assert_eq!(corrupt.to_string(), "corrupt item user#7: attribute token_epoch missing or malformed");
+        let outage = ApiError::from(StoreError::Unavailable("ThrottlingException: slow down".into()));
+        assert_eq!(outage.to_string(), "backend unavailable: ThrottlingException: slow down");
+        assert!(!outage.msg().contains("Throttling"), "the SDK's chain stays in the log");
+        let quota = ApiError::from(StoreError::RoomQuota { limit: 100 });
+        assert!(quota.msg().contains("100"), "the app is told the limit");
     }
 }

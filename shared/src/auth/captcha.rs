@@ -16,7 +16,7 @@ pub async fn redeem(ctx: &Context, phone_e164: &str, code: &str) -> Result<Match
     check_format(code)?;
     let cfg = &ctx.config.sms;
     let hash = digest(cfg.code_secret.expose(), phone_e164, code);
-    ctx.store.try_captcha(phone_e164, &hash, cfg, clock::now_unix()).await
+    Ok(ctx.store.try_captcha(phone_e164, &hash, cfg, clock::now_unix()).await?)
 }
 
 pub fn generate() -> Result<String, ApiError> {

@@ -80,7 +80,9 @@ pub async fn check_password(
 ) -> Result<Credentials, ApiError> {
     let attempt = LoginAttempt { username, source_ip, now: clock::now_unix() };
     // The credentials read does not depend on the reservation: one round trip for both.
-    let (window_end, creds) = tokio::try_join!(reserve(ctx, &attempt), ctx.store.get_credentials(username))?;
+    let (window_end, creds) = tokio::try_join!(reserve(ctx, &attempt), async {
+        ctx.store.get_credentials(username).await.map_err(ApiError::from)
+    })?;
     let hash = creds.as_ref().and_then(|c| c.password_hash.clone());
     // Without a hash (unknown name, or an account without a password) this still spends one
     // verification against a decoy.

@@ -90,7 +90,7 @@ pub(crate) fn issue(ctx: &Context, session: String, user_pk: u64, epoch: u64) ->
 /// Password reset and account deletion call this (or compose the store's epoch writes with
 /// their own in one transaction, as password change does).
 pub async fn end_all(ctx: &Context, user: &User) -> Result<User, ApiError> {
-    ctx.store.end_all_sessions(user).await
+    Ok(ctx.store.end_all_sessions(user).await?)
 }
 
 /// The caller may change account `pk` only with that account's own token. Someone else's

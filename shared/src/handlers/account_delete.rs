@@ -6,6 +6,7 @@
 use crate::auth::{captcha, lockout, session};
 use crate::http::{ApiRequest, ApiResponse};
 use crate::store::deletion::AccountState;
+use crate::store::StoreError;
 use crate::validate::{self, Username};
 use crate::{clock, ApiError, ApiResult, Context};
 
@@ -38,7 +39,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
         Ok(()) => {}
         // A parallel DELETE won: it is gone, whoever deleted it. Otherwise the profile changed
         // since it was read, and the client may retry.
-        Err(ApiError::Contended) => {
+        Err(StoreError::Contended) => {
             return match ctx.store.account_state(pk).await? {
                 Some(AccountState::Deleted) => {
                     ctx.store.delete_owned_rooms(pk).await?;
@@ -47,7 +48,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
                 _ => Err(ApiError::Contended),
             };
         }
-        Err(err) => return Err(err),
+        Err(err) => return Err(err.into()),
     }
     ctx.store.delete_owned_rooms(pk).await?;
     Ok(ApiResponse::no_content())
@@ -75,7 +76,7 @@ async fn reauthenticate(
     if let Some(phone) = user.verified_phone() {
         let code = code.ok_or(ApiError::ReauthRequired)?;
         let matched = captcha::redeem(ctx, phone, &code).await?;
-        return ctx.store.consume_captcha_now(&matched.consume).await;
+        return Ok(ctx.store.consume_captcha_now(&matched.consume).await?);
     }
     let age = clock::now_unix().saturating_sub(token_issued_at);
     if age < ctx.config.delete_reauth_window.as_secs() {

@@ -91,7 +91,7 @@ impl Providers {
         }
         let refresh_token = apple::exchange(&self.http, &self.config.apple, client_id, code).await?;
         let creds = crate::store::AppleCredentials { client_id: client_id.to_owned(), refresh_token };
-        store.put_apple_credentials(user_pk, &creds).await
+        Ok(store.put_apple_credentials(user_pk, &creds).await?)
     }
 
     /// Sign in with Apple: the identity token checked (see `apple`), what it says about the user.

@@ -22,8 +22,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{build_err, key, n, s, unavailable, Attrs, Item, LinkedWrite, Store};
+use super::{SendLimit, StoreError};
 use crate::config::SmsConfig;
-use crate::ApiError;
 
 /// Attempts at a single write that lost to a transaction on the same item.
 const CONFLICT_RETRIES: u32 = 5;
@@ -61,7 +61,7 @@ impl Phone {
     /// `key` is the phone's item key (attributes returned by a write do not carry it). Once
     /// `tries` exists, the first send has written `sent_at` and the budget too, and every
     /// stored code has its expiry and its death.
-    fn read(item: Option<&Item>, slots: u32, key: &str) -> Result<Self, ApiError> {
+    fn read(item: Option<&Item>, slots: u32, key: &str) -> Result<Self, StoreError> {
         let Some(item) = item else { return Ok(Phone { slots: vec![None; slots as usize], ..Phone::default() }) };
         // Every item this code writes has `tries`; anything else is treated as absent.
         if !item.contains_key("tries") {
@@ -80,7 +80,7 @@ impl Phone {
                     })
                     .transpose()
             })
-            .collect::<Result<_, ApiError>>()?;
+            .collect::<Result<_, StoreError>>()?;
         Ok(Phone {
             exists: true,
             slots,
@@ -123,7 +123,12 @@ pub struct Matched {
 }
 
 impl Store {
-    fn window_counter(&self, id: String, delta: i64, limit: Option<(u32, u64)>) -> Result<TransactWriteItem, ApiError> {
+    fn window_counter(
+        &self,
+        id: String,
+        delta: i64,
+        limit: Option<(u32, u64)>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.tables.tokens)
             .set_key(Some(key(id)))
@@ -141,27 +146,27 @@ impl Store {
     }
 
     /// The send counters a send to `phone` from `ip` at `now` takes, each with its limit, the
-    /// end of its window and the error id its refusal gets.
-    fn send_limits(&self, code: &NewCode<'_>, cfg: &SmsConfig) -> [(String, u32, u64, &'static str); 3] {
+    /// end of its window and the limit its refusal names.
+    fn send_limits(&self, code: &NewCode<'_>, cfg: &SmsConfig) -> [(String, u32, u64, SendLimit); 3] {
         let (ip_window, ip_end) = window(code.now, cfg.ip_window.as_secs());
         let (phone_window, phone_end) = window(code.now, cfg.phone_window.as_secs());
         let (phone, ip) = (code.phone, code.source_ip);
         [
-            (format!("smslimit#ip#{ip}#{ip_window}"), cfg.ip_limit, ip_end, "sms_ip_limit"),
+            (format!("smslimit#ip#{ip}#{ip_window}"), cfg.ip_limit, ip_end, SendLimit::Ip),
             (
                 format!("smslimit#phoneip#{phone}#{ip}#{phone_window}"),
                 cfg.phone_ip_limit,
                 phone_end,
-                "sms_phone_ip_limit",
+                SendLimit::PhoneIp,
             ),
-            (format!("smslimit#phone#{phone}#{phone_window}"), cfg.phone_limit, phone_end, "sms_phone_limit"),
+            (format!("smslimit#phone#{phone}#{phone_window}"), cfg.phone_limit, phone_end, SendLimit::Phone),
         ]
     }
 
     /// Takes one send from every window and stores the new code in a free slot, unless a code
     /// went to this phone less than `resend_interval` ago or every slot holds a live code (a
     /// re-send never voids a delivered code). Refusals name the limit and when it reopens.
-    pub async fn reserve_sms(&self, code: &NewCode<'_>, cfg: &SmsConfig) -> Result<Reserved, ApiError> {
+    pub async fn reserve_sms(&self, code: &NewCode<'_>, cfg: &SmsConfig) -> Result<Reserved, StoreError> {
         let now = code.now;
         let limits = self.send_limits(code, cfg);
         // Another send won the compare-and-set on `sent_at`: it is the resend interval that
@@ -172,7 +177,7 @@ impl Store {
             let phone = Phone::read(item.as_ref(), cfg.max_live_codes, &id)?;
             let resend_at = phone.sent_at + cfg.resend_interval.as_secs();
             if phone.exists && resend_at > now {
-                return Err(ApiError::RateLimited { id: "sms_resend_too_soon", retry_after: resend_at - now });
+                return Err(StoreError::SendLimited { limit: SendLimit::Resend, retry_after: resend_at - now });
             }
             let free = phone.slots.iter().position(|s| match s {
                 None => true,
@@ -180,7 +185,7 @@ impl Store {
             });
             let Some(slot) = free else {
                 let oldest = phone.live(now, phone.tries).map(|(_, s)| s.expires_at).min().unwrap_or(now + 1);
-                return Err(ApiError::RateLimited { id: "sms_resend_too_soon", retry_after: oldest - now });
+                return Err(StoreError::SendLimited { limit: SendLimit::Resend, retry_after: oldest - now });
             };
             let mut items = Vec::with_capacity(4);
             for (id, limit, end, _) in &limits {
@@ -191,11 +196,11 @@ impl Store {
                 Ok(()) => return Ok(Reserved { slot, previous_sent_at: phone.sent_at, created: !phone.exists }),
                 Err(r) => r,
             };
-            if let Some((_, _, end, id)) = limits.get(rejected.index) {
-                return Err(ApiError::RateLimited { id, retry_after: end.saturating_sub(now).max(1) });
+            if let Some((_, _, end, limit)) = limits.get(rejected.index) {
+                return Err(StoreError::SendLimited { limit: *limit, retry_after: end.saturating_sub(now).max(1) });
             }
         }
-        Err(ApiError::Contended)
+        Err(StoreError::Contended)
     }
 
     /// The write that puts the code in `slot`, conditioned on the item being as read (a
@@ -207,7 +212,7 @@ impl Store {
         phone: &Phone,
         slot: usize,
         cfg: &SmsConfig,
-    ) -> Result<TransactWriteItem, ApiError> {
+    ) -> Result<TransactWriteItem, StoreError> {
         let code_end = code.now + cfg.code_ttl.as_secs();
         let renew_budget = phone.budget_end <= code_end;
         let budget_end = if renew_budget { code.now + cfg.wrong_try_window.as_secs() } else { phone.budget_end };
@@ -254,7 +259,12 @@ impl Store {
 
     /// Gives back a reservation whose SMS never left: the counters go down, the undelivered
     /// code is removed and the resend clock is put back, so the phone can ask again at once.
-    pub async fn release_sms(&self, code: &NewCode<'_>, reserved: &Reserved, cfg: &SmsConfig) -> Result<(), ApiError> {
+    pub async fn release_sms(
+        &self,
+        code: &NewCode<'_>,
+        reserved: &Reserved,
+        cfg: &SmsConfig,
+    ) -> Result<(), StoreError> {
         let mut items = Vec::with_capacity(4);
         for (id, _, _, _) in self.send_limits(code, cfg) {
             items.push(self.window_counter(id, -1, None)?);
@@ -284,7 +294,7 @@ impl Store {
         items.push(give_back);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(_) => Err(ApiError::Contended),
+            Err(_) => Err(StoreError::Contended),
         }
     }
 
@@ -298,7 +308,7 @@ impl Store {
         code_hash: &str,
         cfg: &SmsConfig,
         now: u64,
-    ) -> Result<Matched, ApiError> {
+    ) -> Result<Matched, StoreError> {
         let slots = cfg.max_live_codes;
         let live: Vec<String> = (0..slots).map(|i| format!("(e{i} > :now AND tries < m{i})")).collect();
         let mut attempt = 0;
@@ -329,13 +339,13 @@ impl Store {
                             && stored.budget_end > now
                             && stored.budget_used >= u64::from(cfg.wrong_try_budget)
                         {
-                            return Err(ApiError::LockedOut { retry_after: stored.budget_end - now });
+                            return Err(StoreError::CaptchaLocked { retry_after: stored.budget_end - now });
                         }
                         // Unexpired codes without tries left: this guess was not compared.
                         if stored.slots.iter().flatten().any(|s| s.expires_at > now) {
-                            return Err(ApiError::CaptchaTriesUsedUp);
+                            return Err(StoreError::CaptchaTriesUsedUp);
                         }
-                        return Err(ApiError::InvalidCaptcha);
+                        return Err(StoreError::CaptchaRefused);
                     }
                     Some(UpdateItemError::TransactionConflictException(_)) if attempt < CONFLICT_RETRIES => {
                         attempt += 1;
@@ -348,7 +358,7 @@ impl Store {
         let stored = Phone::read(out.attributes(), slots, &captcha_id(phone))?;
         // The try was counted: it was allowed against the codes that had a try left before it.
         let matched = stored.live(now, stored.tries - 1).find(|(_, s)| s.code_hash == code_hash).map(|(i, _)| i);
-        let Some(slot) = matched else { return Err(ApiError::InvalidCaptcha) };
+        let Some(slot) = matched else { return Err(StoreError::CaptchaRefused) };
         // Using the code takes it out of its slot (so it works once: of two concurrent uses
         // the second's condition fails) and gives the try back to the budget, which only
         // counts wrong ones.
@@ -364,7 +374,7 @@ impl Store {
         Ok(Matched {
             consume: LinkedWrite {
                 item: TransactWriteItem::builder().update(consume).build(),
-                refused: || ApiError::InvalidCaptcha,
+                refused: || StoreError::CaptchaRefused,
             },
         })
     }
@@ -398,7 +408,7 @@ mod tests {
         for attribute in ["e0", "m0", "budget_end", "sent_at"] {
             let damaged: Vec<_> = full.iter().filter(|(k, _)| *k != attribute).cloned().collect();
             let err = Phone::read(Some(&item(&damaged)), 2, "captcha#+8613800138000").unwrap_err();
-            assert!(matches!(&err, ApiError::CorruptItem { attribute: a, .. } if a == attribute), "{err:?}");
+            assert!(matches!(&err, StoreError::Corrupt { attribute: a, .. } if a == attribute), "{err:?}");
             assert!(!err.to_string().contains("13800138000"), "{err}");
         }
         let no_tries: Vec<_> = full.iter().filter(|(k, _)| *k != "tries").cloned().collect();

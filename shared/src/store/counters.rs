@@ -9,8 +9,8 @@
 use aws_sdk_dynamodb::types::ReturnValue;
 use tokio::sync::Mutex;
 
+use super::StoreError;
 use super::{key, n, unavailable, Attrs, Store};
-use crate::ApiError;
 
 /// Account pks: 1, 2, 3 ...
 const USER_PK: &str = "counter#user_pk";
@@ -48,19 +48,19 @@ impl IdBlocks {
 }
 
 impl Store {
-    pub async fn next_user_pk(&self) -> Result<u64, ApiError> {
+    pub async fn next_user_pk(&self) -> Result<u64, StoreError> {
         self.next_id(&self.ids.user_pk, &self.tables.users, USER_PK, 0).await
     }
 
-    pub async fn next_room_pk(&self) -> Result<u64, ApiError> {
+    pub async fn next_room_pk(&self) -> Result<u64, StoreError> {
         self.next_id(&self.ids.room_pk, &self.tables.rooms, ROOM_PK, 0).await
     }
 
-    pub async fn next_room_number(&self) -> Result<u64, ApiError> {
+    pub async fn next_room_number(&self) -> Result<u64, StoreError> {
         self.next_id(&self.ids.room_number, &self.tables.rooms, ROOM_NUMBER, ROOM_NUMBER_BASE).await
     }
 
-    async fn next_id(&self, block: &Mutex<Block>, table: &str, counter: &str, start: u64) -> Result<u64, ApiError> {
+    async fn next_id(&self, block: &Mutex<Block>, table: &str, counter: &str, start: u64) -> Result<u64, StoreError> {
         let mut block = block.lock().await;
         if block.next > block.last {
             // A refill that fails or is cut by the deadline leaves the block empty; a reserved
@@ -74,7 +74,7 @@ impl Store {
     }
 
     /// Reserves the next `size` numbers of `counter` and returns the last of them.
-    async fn reserve(&self, table: &str, counter: &str, start: u64) -> Result<u64, ApiError> {
+    async fn reserve(&self, table: &str, counter: &str, start: u64) -> Result<u64, StoreError> {
         let size = self.ids.size;
         let out = self
             .client
@@ -92,7 +92,7 @@ impl Store {
         let returned = out.attributes().cloned().unwrap_or_default();
         let last = Attrs::returned_by(&returned, counter).n("value")?;
         if last < start + size {
-            return Err(ApiError::CorruptItem { key: counter.to_owned(), attribute: "value".into() });
+            return Err(StoreError::Corrupt { key: counter.to_owned(), attribute: "value".into() });
         }
         Ok(last)
     }

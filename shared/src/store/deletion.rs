@@ -17,9 +17,10 @@ use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 
 use super::rooms::{owner_id, room_key, ACTIVE_SHARDS};
 use super::users::{claim_id, user_id};
+use super::StoreError;
 use super::{build_err, key, n, s, unless_condition_failed, Attrs, Item, Store, KEY};
+use crate::clock;
 use crate::domain::{Room, User};
-use crate::{clock, ApiError};
 
 /// Two items per room (room, alias claim) plus the owner set and at most one count item per
 /// shard of the active total: 99 with 16 shards, within the 100 one TransactWriteItems takes.
@@ -40,7 +41,7 @@ pub(crate) fn is_tombstone(item: &Item) -> bool {
 }
 
 impl Store {
-    pub async fn account_state(&self, pk: u64) -> Result<Option<AccountState>, ApiError> {
+    pub async fn account_state(&self, pk: u64) -> Result<Option<AccountState>, StoreError> {
         let item = self.get(&self.tables.users, user_id(pk)).await?;
         item.map(|i| {
             Ok(if is_tombstone(&i) { AccountState::Deleted } else { AccountState::Live(Box::new(User::try_from(&i)?)) })
@@ -49,7 +50,7 @@ impl Store {
     }
 
     /// Step 1 (see the module): `Contended` when the account changed since `user` was read.
-    pub async fn retire_account(&self, user: &User) -> Result<(), ApiError> {
+    pub async fn retire_account(&self, user: &User) -> Result<(), StoreError> {
         let tombstone = Item::from([
             (KEY.to_owned(), s(user_id(user.pk))),
             ("pk".to_owned(), n(user.pk)),
@@ -66,12 +67,12 @@ impl Store {
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(_) => Err(ApiError::Contended),
+            Err(_) => Err(StoreError::Contended),
         }
     }
 
     /// Step 2 (see the module): every room `owner_pk` owns, batch by batch.
-    pub async fn delete_owned_rooms(&self, owner_pk: u64) -> Result<(), ApiError> {
+    pub async fn delete_owned_rooms(&self, owner_pk: u64) -> Result<(), StoreError> {
         let mut refusals = 0;
         loop {
             let owned = self.get(&self.tables.rooms, owner_id(owner_pk)).await?;
@@ -104,7 +105,7 @@ impl Store {
             } else {
                 refusals += 1;
                 if refusals >= MAX_REFUSALS {
-                    return Err(ApiError::Contended);
+                    return Err(StoreError::Contended);
                 }
             }
         }
@@ -112,7 +113,7 @@ impl Store {
 
     /// One consistent batch: the rooms as read, their aliases, their place in the owner set and
     /// in the active total. `false` when a room changed since it was read (read again).
-    async fn delete_room_batch(&self, owner_pk: u64, batch: &[u64]) -> Result<bool, ApiError> {
+    async fn delete_room_batch(&self, owner_pk: u64, batch: &[u64]) -> Result<bool, StoreError> {
         let rooms = self.get_rooms(batch).await?;
         let mut items = Vec::with_capacity(2 * rooms.len() + 2);
         // Per room pk of each shard touched: one count item per shard, however many rooms.
@@ -139,7 +140,7 @@ impl Store {
     }
 
     /// Rooms by pk, strongly consistent, in one BatchGetItem (plus retries of unprocessed keys).
-    async fn get_rooms(&self, pks: &[u64]) -> Result<Vec<Room>, ApiError> {
+    async fn get_rooms(&self, pks: &[u64]) -> Result<Vec<Room>, StoreError> {
         let keys = pks.iter().map(|pk| room_key(*pk)).collect();
         self.batch_get(&self.tables.rooms, keys).await?.iter().map(Room::try_from).collect()
     }

@@ -13,9 +13,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
+use super::StoreError;
 use super::{key, n, s, unavailable, unless_condition_failed, Attrs, Item, Store, KEY};
 use crate::validate::Username;
-use crate::ApiError;
 
 /// What the item says about one (username, address), as read back from a refused write.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl LoginAttempt<'_> {
 
     /// Every write of the item sets `window_end` and `total`; an address's pair exists only
     /// once that address has tried.
-    fn read(&self, item: Option<&Item>) -> Result<LoginFailures, ApiError> {
+    fn read(&self, item: Option<&Item>) -> Result<LoginFailures, StoreError> {
         let Some(item) = item else { return Ok(LoginFailures::default()) };
         let [(_, f), (_, t)] = self.names();
         let id = self.id();
@@ -72,7 +72,7 @@ pub type Counted = Result<u64, LoginFailures>;
 impl Store {
     /// Forgets every login failure of `username`, from every address: a password reset proved
     /// the owner, so whatever locked the name is over.
-    pub async fn clear_login_failures(&self, username: &Username) -> Result<(), ApiError> {
+    pub async fn clear_login_failures(&self, username: &Username) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.tables.users)
@@ -93,7 +93,7 @@ impl Store {
         new_window_end: u64,
         free: u32,
         ceiling: u32,
-    ) -> Result<Counted, ApiError> {
+    ) -> Result<Counted, StoreError> {
         let mut update = self
             .client
             .update_item()
@@ -140,7 +140,7 @@ impl Store {
         seen: &LoginFailures,
         new_window_end: u64,
         ceiling: u32,
-    ) -> Result<Counted, ApiError> {
+    ) -> Result<Counted, StoreError> {
         let [(_, f), (_, t)] = attempt.names();
         if !seen.exists || seen.window_end <= attempt.now {
             let item = Item::from([
@@ -202,7 +202,7 @@ impl Store {
 
     /// A success: the address's failures are forgotten and the attempt's reservation against
     /// the name's ceiling is given back (only in the window it was taken in).
-    pub async fn forget_login_attempt(&self, attempt: &LoginAttempt<'_>, window_end: u64) -> Result<(), ApiError> {
+    pub async fn forget_login_attempt(&self, attempt: &LoginAttempt<'_>, window_end: u64) -> Result<(), StoreError> {
         let mut update = self
             .client
             .update_item()

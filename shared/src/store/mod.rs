@@ -8,6 +8,7 @@
 pub mod captcha;
 pub mod counters;
 pub mod deletion;
+pub mod error;
 pub mod lockout;
 #[cfg(test)]
 mod replay;
@@ -26,9 +27,9 @@ use aws_sdk_dynamodb::Client;
 
 use crate::config::Tables;
 use crate::deadlines::{CONFLICT_ATTEMPTS, TRANSACT_CONFLICT_BUDGET};
-use crate::ApiError;
 
 use counters::IdBlocks;
+pub use error::{ClaimKind, SendLimit, StoreError};
 pub use sessions::{Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
 pub use tokens::TokenRecord;
 pub use users::{AppleCredentials, Claim, Credentials};
@@ -68,7 +69,7 @@ impl Store {
     /// caller can say which claim was taken.
     /// Transactions that lost a race for the same items (`TransactionConflict`) are retried:
     /// they did not fail, they were merely second.
-    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Rejected>, ApiError> {
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Rejected>, StoreError> {
         let started = tokio::time::Instant::now();
         let mut attempt = 0u32;
         loop {
@@ -97,7 +98,7 @@ impl Store {
             // Bounded in time as well as in number (deadlines.rs has the arithmetic).
             let pause = backoff(attempt);
             if attempt >= CONFLICT_ATTEMPTS || started.elapsed() + pause > TRANSACT_CONFLICT_BUDGET {
-                return Err(ApiError::Contended);
+                return Err(StoreError::Contended);
             }
             tokio::time::sleep(pause).await;
         }
@@ -106,7 +107,7 @@ impl Store {
 
 impl Store {
     /// A Put that creates `item` and fails if its key exists: how every claim is taken.
-    pub(crate) fn put_new(&self, table: &str, item: Item) -> Result<TransactWriteItem, ApiError> {
+    pub(crate) fn put_new(&self, table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(table)
             .set_item(Some(item))
@@ -122,7 +123,7 @@ impl Store {
         table: &str,
         item: Item,
         version: u64,
-    ) -> Result<TransactWriteItem, ApiError> {
+    ) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(table)
             .set_item(Some(item))
@@ -134,7 +135,7 @@ impl Store {
     }
 
     /// One item by key, strongly consistent: every read here must see the writes before it.
-    pub(crate) async fn get(&self, table: &str, id: impl Into<String>) -> Result<Option<Item>, ApiError> {
+    pub(crate) async fn get(&self, table: &str, id: impl Into<String>) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -152,7 +153,7 @@ impl Store {
     /// Items by key (at most 100), strongly consistent, in one BatchGetItem; keys DynamoDB
     /// leaves unprocessed (throttling) are asked for again after a backoff, a bounded number of
     /// times (the request deadline bounds it too). Items that do not exist are not returned.
-    pub(crate) async fn batch_get(&self, table: &str, mut keys: Vec<Item>) -> Result<Vec<Item>, ApiError> {
+    pub(crate) async fn batch_get(&self, table: &str, mut keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
         let mut attempt = 0;
         while !keys.is_empty() {
@@ -166,7 +167,7 @@ impl Store {
             attempt += 1;
             if !keys.is_empty() {
                 if attempt >= 8 {
-                    return Err(ApiError::Unavailable("batch read kept coming back unprocessed".into()));
+                    return Err(StoreError::Unavailable("batch read kept coming back unprocessed".into()));
                 }
                 tokio::time::sleep(backoff(attempt)).await;
             }
@@ -180,7 +181,7 @@ impl Store {
 #[derive(Clone)]
 pub struct LinkedWrite {
     pub(crate) item: TransactWriteItem,
-    pub(crate) refused: fn() -> ApiError,
+    pub(crate) refused: fn() -> StoreError,
 }
 
 /// The item of a transaction whose condition failed.
@@ -201,7 +202,7 @@ fn backoff(attempt: u32) -> Duration {
 /// `Ok(None)` then, `Ok(Some(output))` on success, 503 for anything else.
 pub(crate) fn unless_condition_failed<T, E, R>(
     result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
-) -> Result<Option<T>, ApiError>
+) -> Result<Option<T>, StoreError>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -216,12 +217,12 @@ where
 }
 
 /// Any SDK failure: the caller gets 503, the log gets the full chain.
-pub(crate) fn unavailable<E: std::error::Error>(err: E) -> ApiError {
-    ApiError::Unavailable(DisplayErrorContext(err).to_string())
+pub(crate) fn unavailable<E: std::error::Error>(err: E) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
-pub(crate) fn build_err(err: aws_sdk_dynamodb::error::BuildError) -> ApiError {
-    ApiError::Unavailable(format!("request build: {err}"))
+pub(crate) fn build_err(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Unavailable(format!("request build: {err}"))
 }
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
@@ -256,17 +257,17 @@ impl<'a> Attrs<'a> {
         Attrs { item, key }
     }
 
-    fn corrupt(&self, attribute: &str) -> ApiError {
-        ApiError::CorruptItem { key: loggable(self.key), attribute: loggable(attribute) }
+    fn corrupt(&self, attribute: &str) -> StoreError {
+        StoreError::Corrupt { key: loggable(self.key), attribute: loggable(attribute) }
     }
 
     /// A required non-negative whole number.
-    pub(crate) fn n(&self, name: &str) -> Result<u64, ApiError> {
+    pub(crate) fn n(&self, name: &str) -> Result<u64, StoreError> {
         self.opt_n(name)?.ok_or_else(|| self.corrupt(name))
     }
 
     /// A number that may be absent (a count not started yet); present, it must be one.
-    pub(crate) fn opt_n(&self, name: &str) -> Result<Option<u64>, ApiError> {
+    pub(crate) fn opt_n(&self, name: &str) -> Result<Option<u64>, StoreError> {
         match self.item.get(name) {
             None => Ok(None),
             Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| self.corrupt(name)),
@@ -276,7 +277,7 @@ impl<'a> Attrs<'a> {
 
     /// A required count that an `ADD` of -1 may legitimately have taken below zero (a give-back
     /// that crossed a reset): below zero reads as 0; absent or not a number is still corrupt.
-    pub(crate) fn count(&self, name: &str) -> Result<u64, ApiError> {
+    pub(crate) fn count(&self, name: &str) -> Result<u64, StoreError> {
         match self.item.get(name) {
             Some(AttributeValue::N(v)) => match v.parse::<i64>() {
                 Ok(c) => Ok(u64::try_from(c).unwrap_or(0)),
@@ -287,7 +288,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// A required, non-empty string (a name that is also a key elsewhere).
-    pub(crate) fn s(&self, name: &str) -> Result<String, ApiError> {
+    pub(crate) fn s(&self, name: &str) -> Result<String, StoreError> {
         match self.item.get(name) {
             Some(AttributeValue::S(v)) if !v.is_empty() => Ok(v.clone()),
             _ => Err(self.corrupt(name)),
@@ -295,7 +296,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// A string that may be absent (a password hash an SMS account never had).
-    pub(crate) fn opt_s(&self, name: &str) -> Result<Option<String>, ApiError> {
+    pub(crate) fn opt_s(&self, name: &str) -> Result<Option<String>, StoreError> {
         match self.item.get(name) {
             None => Ok(None),
             Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
@@ -304,11 +305,11 @@ impl<'a> Attrs<'a> {
     }
 
     /// Optional profile text: absent is "", the one default left.
-    pub(crate) fn text(&self, name: &str) -> Result<String, ApiError> {
+    pub(crate) fn text(&self, name: &str) -> Result<String, StoreError> {
         Ok(self.opt_s(name)?.unwrap_or_default())
     }
 
-    pub(crate) fn bool(&self, name: &str) -> Result<bool, ApiError> {
+    pub(crate) fn bool(&self, name: &str) -> Result<bool, StoreError> {
         match self.item.get(name) {
             Some(AttributeValue::Bool(v)) => Ok(*v),
             _ => Err(self.corrupt(name)),
@@ -316,7 +317,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// A string set that may be absent (DynamoDB stores no empty set).
-    pub(crate) fn opt_ss(&self, name: &str) -> Result<Vec<String>, ApiError> {
+    pub(crate) fn opt_ss(&self, name: &str) -> Result<Vec<String>, StoreError> {
         match self.item.get(name) {
             None => Ok(Vec::new()),
             Some(AttributeValue::Ss(v)) => Ok(v.clone()),
@@ -325,7 +326,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// A number set that may be absent (DynamoDB stores no empty set).
-    pub(crate) fn opt_ns(&self, name: &str) -> Result<Vec<u64>, ApiError> {
+    pub(crate) fn opt_ns(&self, name: &str) -> Result<Vec<u64>, StoreError> {
         match self.item.get(name) {
             None => Ok(Vec::new()),
             Some(AttributeValue::Ns(v)) => v.iter().map(|p| p.parse().map_err(|_| self.corrupt(name))).collect(),
@@ -334,7 +335,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// Holds the item's key to the record's own number: `user#7` must say `pk` 7.
-    pub(crate) fn key_is(&self, expected: &str) -> Result<(), ApiError> {
+    pub(crate) fn key_is(&self, expected: &str) -> Result<(), StoreError> {
         if self.key == expected {
             Ok(())
         } else {
@@ -370,9 +371,9 @@ mod tests {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
     }
 
-    fn corrupt_attribute(err: ApiError) -> (String, String) {
+    fn corrupt_attribute(err: StoreError) -> (String, String) {
         match err {
-            ApiError::CorruptItem { key, attribute } => (key, attribute),
+            StoreError::Corrupt { key, attribute } => (key, attribute),
             other => panic!("expected CorruptItem, got {other:?}"),
         }
     }

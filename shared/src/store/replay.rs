@@ -14,12 +14,11 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_types::body::SdkBody;
 use serde_json::{json, Value};
 
-use super::{Claim, Store};
+use super::{Claim, ClaimKind, Store, StoreError};
 use crate::config::Tables;
 use crate::deadlines::CONFLICT_ATTEMPTS;
 use crate::domain::{Room, User};
 use crate::phone::Phone;
-use crate::ApiError;
 
 /// One recorded answer.
 #[derive(Clone, Debug)]
@@ -145,19 +144,19 @@ fn phone() -> Phone {
 async fn a_room_creation_refused_at_each_item_names_the_right_cause() {
     // GIVEN the five items of an active room's creation: alias claim, room, owner alive, owner's
     // set under the quota, active count.
-    let expected: [fn(&ApiError) -> bool; 5] = [
-        |e| matches!(e, ApiError::Taken { field: "room_alias" }),
-        |e| matches!(e, ApiError::Contended),
-        |e| matches!(e, ApiError::Unauthorized),
-        |e| matches!(e, ApiError::RoomQuota { limit: 100 }),
-        |e| matches!(e, ApiError::Contended),
+    let expected = [
+        StoreError::Taken(ClaimKind::RoomAlias),
+        StoreError::Contended,
+        StoreError::OwnerGone,
+        StoreError::RoomQuota { limit: 100 },
+        StoreError::Contended,
     ];
-    for (index, expected) in expected.iter().enumerate() {
+    for (index, expected) in expected.into_iter().enumerate() {
         // WHEN the transaction fails its condition at item `index`
         let (store, replay) = Replay::store([condition_failed_at(index, 5)]);
         let err = store.create_room(&room(), 100).await.unwrap_err();
         // THEN the error names that item's cause, after one request (a refusal is not retried)
-        assert!(expected(&err), "item {index}: {err:?}");
+        assert_eq!(err, expected, "item {index}");
         assert_eq!(replay.requests().len(), 1);
     }
 }
@@ -187,22 +186,28 @@ async fn a_room_creation_sends_the_conditions_that_keep_aliases_unique_and_the_q
 async fn an_account_creation_refused_at_each_claim_names_its_field() {
     // GIVEN a phone sign-up: phone claim, username claim, account, the session (token, refresh
     // token, session item), and the captcha it uses up.
-    let linked = super::LinkedWrite { item: room_update_stand_in(), refused: || ApiError::InvalidCaptcha };
-    let expected: [fn(&ApiError) -> bool; 7] = [
-        |e| matches!(e, ApiError::Taken { field: "phone" }),
-        |e| matches!(e, ApiError::Taken { field: "username" }),
-        |e| matches!(e, ApiError::Contended),
-        |e| matches!(e, ApiError::Contended),
-        |e| matches!(e, ApiError::Contended),
-        |e| matches!(e, ApiError::Contended),
-        |e| matches!(e, ApiError::InvalidCaptcha),
+    let linked = super::LinkedWrite { item: room_update_stand_in(), refused: || StoreError::CaptchaRefused };
+    let expected = [
+        StoreError::Taken(ClaimKind::Phone),
+        StoreError::Taken(ClaimKind::Username),
+        StoreError::Contended,
+        StoreError::Contended,
+        StoreError::Contended,
+        StoreError::Contended,
+        StoreError::CaptchaRefused,
     ];
-    for (index, expected) in expected.iter().enumerate() {
+    for (index, expected) in expected.into_iter().enumerate() {
         let (store, _) = Replay::store([condition_failed_at(index, 7)]);
         let err =
             store.create_user(&user(), None, &[Claim::phone(&phone())], &grant(), Some(&linked)).await.unwrap_err();
-        assert!(expected(&err), "item {index}: {err:?}");
+        assert_eq!(err, expected, "item {index}");
     }
+    // A third-party identity's claim is the first item of an SnsLogin sign-up.
+    let fields = crate::validate::Fields::parse(br#"{"snsid": "oXyZ"}"#).unwrap();
+    let sns = Claim::sns("1", &crate::validate::snsid(&fields, "snsid").unwrap());
+    let (store, _) = Replay::store([condition_failed_at(0, 6)]);
+    let err = store.create_user(&user(), None, &[sns], &grant(), None).await.unwrap_err();
+    assert_eq!(err, StoreError::Taken(ClaimKind::Sns));
     // The claims come first, each written only if free.
     let (store, replay) = Replay::store([ok()]);
     store.create_user(&user(), Some("hash"), &[Claim::phone(&phone())], &grant(), None).await.unwrap();
@@ -221,11 +226,13 @@ fn room_update_stand_in() -> aws_sdk_dynamodb::types::TransactWriteItem {
 
 #[tokio::test]
 async fn a_phone_bind_names_the_taken_phone_and_keeps_the_captcha_for_its_own_refusal() {
-    let linked = super::LinkedWrite { item: room_update_stand_in(), refused: || ApiError::InvalidCaptcha };
-    for (index, expected) in [(0, "invalid_captcha"), (1, "concurrent_update"), (2, "phone_taken")] {
+    let linked = super::LinkedWrite { item: room_update_stand_in(), refused: || StoreError::CaptchaRefused };
+    for (index, expected) in
+        [(0, StoreError::CaptchaRefused), (1, StoreError::Contended), (2, StoreError::Taken(ClaimKind::Phone))]
+    {
         let (store, _) = Replay::store([condition_failed_at(index, 3)]);
         let err = store.bind_phone(&user(), &phone(), &linked).await.unwrap_err();
-        assert_eq!(err.id(), expected, "item {index}");
+        assert_eq!(err, expected, "item {index}");
     }
 }
 
@@ -238,7 +245,7 @@ async fn a_rename_taken_by_someone_else_is_username_taken() {
     let (store, replay) = Replay::store([Answer::Http(200, creds.to_string()), condition_failed_at(1, 3)]);
     let renamed = User { username: "bob".into(), ..user() };
     let err = store.save_user(&renamed, "alice").await.unwrap_err();
-    assert!(matches!(err, ApiError::Taken { field: "username" }), "{err:?}");
+    assert_eq!(err, StoreError::Taken(ClaimKind::Username));
     let requests = replay.requests();
     let items = requests[1].1["TransactItems"].as_array().unwrap();
     assert_eq!(items[0]["Put"]["ConditionExpression"], "version = :v", "written over the version read");
@@ -256,7 +263,7 @@ async fn transaction_conflicts_are_retried_then_contended() {
     // GIVEN a conflict storm: never more than the configured attempts, then 409 concurrent_update.
     let (store, replay) = Replay::store([canceled(&["None", "TransactionConflict", "None"])]);
     let err = store.delete_room(&Room { active: false, ..room() }).await.unwrap_err();
-    assert!(matches!(err, ApiError::Contended), "{err:?}");
+    assert!(matches!(err, StoreError::Contended), "{err:?}");
     let sent = replay.requests().len() as u32;
     assert!((2..=CONFLICT_ATTEMPTS).contains(&sent), "{sent} attempts");
     assert!(replay.requests().iter().all(|(op, _)| op == "TransactWriteItems"));
@@ -275,10 +282,10 @@ async fn throttling_and_timeouts_are_unavailable_after_the_configured_attempts()
         // WHEN a read and a transaction are made
         let read = store.get_room(4).await.unwrap_err();
         let write = store.create_room(&room(), 100).await.unwrap_err();
-        // THEN both are 503 after the SDK's two attempts each (deadlines.rs), never a 409
+        // THEN both are unavailable (503) after the SDK's two attempts each (deadlines.rs),
+        // never contended (409)
         for err in [read, write] {
-            assert!(matches!(err, ApiError::Unavailable(_)), "{answer:?}: {err:?}");
-            assert_eq!(err.status(), 503);
+            assert!(matches!(err, StoreError::Unavailable(_)), "{answer:?}: {err:?}");
         }
         assert_eq!(replay.requests().len(), 4, "{answer:?}: 2 attempts each");
     }
@@ -289,6 +296,5 @@ async fn a_damaged_item_read_through_the_client_is_corrupt_not_zero() {
     let damaged = json!({"Item": {"id": {"S": "user#7"}, "pk": {"N": "7"}, "username": {"S": "alice"}, "roomid": {"N": "1007"}, "version": {"N": "0"}}});
     let (store, _) = Replay::store([Answer::Http(200, damaged.to_string())]);
     let err = store.get_user(7).await.unwrap_err();
-    assert_eq!((err.status(), err.id().as_ref()), (503, "corrupt_item"));
-    assert_eq!(err.to_string(), "corrupt item user#7: attribute token_epoch missing or malformed");
+    assert_eq!(err, StoreError::Corrupt { key: "user#7".into(), attribute: "token_epoch".into() });
 }

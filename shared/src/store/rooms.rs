@@ -18,8 +18,8 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
 
 use super::{build_err, key, n, s, unavailable, Attrs, Item, Store, KEY};
+use super::{ClaimKind, StoreError};
 use crate::domain::Room;
-use crate::ApiError;
 
 pub const ACTIVE_INDEX: &str = "ActiveRooms";
 /// Shards of the active-room count and partitions of the `ActiveRooms` index; a room belongs to
@@ -81,9 +81,9 @@ impl Room {
 
 /// From the table or the `ActiveRooms` index (which projects every attribute read here).
 impl TryFrom<&Item> for Room {
-    type Error = ApiError;
+    type Error = StoreError;
 
-    fn try_from(item: &Item) -> Result<Self, ApiError> {
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
         let a = Attrs::of(item);
         let pk = a.n("pk")?;
         a.key_is(&room_id(pk))?;
@@ -105,7 +105,7 @@ impl Store {
         owner_pk: u64,
         op: &str,
         room_pks: &[u64],
-    ) -> Result<TransactWriteItem, ApiError> {
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.tables.rooms)
             .set_key(Some(key(owner_id(owner_pk))))
@@ -118,7 +118,7 @@ impl Store {
 
     /// Holds a room creation to its owner still existing: once account deletion has written
     /// its tombstone, no room can be added behind it.
-    fn owner_is_live(&self, owner_pk: u64) -> Result<TransactWriteItem, ApiError> {
+    fn owner_is_live(&self, owner_pk: u64) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.tables.users)
             .set_key(Some(key(super::users::user_id(owner_pk))))
@@ -129,7 +129,7 @@ impl Store {
     }
 
     /// Adds `delta` to the count of the shard of room `pk`.
-    pub(crate) fn active_count_change(&self, pk: u64, delta: i64) -> Result<TransactWriteItem, ApiError> {
+    pub(crate) fn active_count_change(&self, pk: u64, delta: i64) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.tables.rooms)
             .set_key(Some(key(count_id(shard(pk)))))
@@ -142,7 +142,7 @@ impl Store {
     }
 
     /// Adds a new room to its owner's set, refused once the set holds `quota` rooms.
-    fn owned_rooms_add(&self, owner_pk: u64, room_pk: u64, quota: u32) -> Result<TransactWriteItem, ApiError> {
+    fn owned_rooms_add(&self, owner_pk: u64, room_pk: u64, quota: u32) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.tables.rooms)
             .set_key(Some(key(owner_id(owner_pk))))
@@ -155,12 +155,12 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    fn alias_claim(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, ApiError> {
+    fn alias_claim(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, StoreError> {
         let claim = Item::from([(KEY.to_owned(), s(alias_id(alias))), ("room_pk".to_owned(), n(room_pk))]);
         self.put_new(&self.tables.rooms, claim)
     }
 
-    pub(crate) fn alias_release(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, ApiError> {
+    pub(crate) fn alias_release(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.tables.rooms)
             .set_key(Some(key(alias_id(alias))))
@@ -173,7 +173,7 @@ impl Store {
 
     /// Creates the room with its alias claim, its place in the owner's set (at most `quota`
     /// rooms) and in the active count.
-    pub async fn create_room(&self, room: &Room, quota: u32) -> Result<(), ApiError> {
+    pub async fn create_room(&self, room: &Room, quota: u32) -> Result<(), StoreError> {
         let mut items = vec![
             self.alias_claim(&room.room_alias, room.pk)?,
             self.put_new(&self.tables.rooms, room.to_item())?,
@@ -185,21 +185,21 @@ impl Store {
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(r) if r.index == 0 => Err(ApiError::Taken { field: "room_alias" }),
-            // The account was deleted after this request authenticated: its token is dead.
-            Err(r) if r.index == 2 => Err(ApiError::Unauthorized),
-            Err(r) if r.index == 3 => Err(ApiError::RoomQuota { limit: quota }),
-            Err(_) => Err(ApiError::Contended),
+            Err(r) if r.index == 0 => Err(StoreError::Taken(ClaimKind::RoomAlias)),
+            // The account was deleted after this request authenticated.
+            Err(r) if r.index == 2 => Err(StoreError::OwnerGone),
+            Err(r) if r.index == 3 => Err(StoreError::RoomQuota { limit: quota }),
+            Err(_) => Err(StoreError::Contended),
         }
     }
 
-    pub async fn get_room(&self, pk: u64) -> Result<Option<Room>, ApiError> {
+    pub async fn get_room(&self, pk: u64) -> Result<Option<Room>, StoreError> {
         self.get(&self.tables.rooms, room_id(pk)).await?.as_ref().map(Room::try_from).transpose()
     }
 
     /// Writes `updated` over `current` (as read: same version), moving the alias claim and the
     /// active count with it in one transaction.
-    pub async fn update_room(&self, current: &Room, updated: &Room) -> Result<Room, ApiError> {
+    pub async fn update_room(&self, current: &Room, updated: &Room) -> Result<Room, StoreError> {
         let next = Room { version: current.version + 1, ..updated.clone() };
         let mut items = vec![self.put_over_version(&self.tables.rooms, next.to_item(), current.version)?];
         let alias_moves = current.room_alias != updated.room_alias;
@@ -212,13 +212,13 @@ impl Store {
         }
         match self.transact(items).await? {
             Ok(()) => Ok(next),
-            Err(r) if r.index == 1 && alias_moves => Err(ApiError::Taken { field: "room_alias" }),
-            Err(_) => Err(ApiError::Contended),
+            Err(r) if r.index == 1 && alias_moves => Err(StoreError::Taken(ClaimKind::RoomAlias)),
+            Err(_) => Err(StoreError::Contended),
         }
     }
 
     /// Deletes the room and releases its alias; its room number is never handed out again.
-    pub async fn delete_room(&self, room: &Room) -> Result<(), ApiError> {
+    pub async fn delete_room(&self, room: &Room) -> Result<(), StoreError> {
         let delete = Delete::builder()
             .table_name(&self.tables.rooms)
             .set_key(Some(key(room_id(room.pk))))
@@ -236,13 +236,13 @@ impl Store {
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(_) => Err(ApiError::Contended),
+            Err(_) => Err(StoreError::Contended),
         }
     }
 
     /// The sum of the shard counts, read in one strongly consistent BatchGetItem. A shard never
     /// written yet counts 0.
-    pub async fn count_active_rooms(&self) -> Result<u64, ApiError> {
+    pub async fn count_active_rooms(&self) -> Result<u64, StoreError> {
         let keys = (0..ACTIVE_SHARDS).map(|k| key(count_id(k))).collect();
         let mut total = 0u64;
         for item in self.batch_get(&self.tables.rooms, keys).await? {
@@ -255,7 +255,7 @@ impl Store {
     /// pk `after` when given. Each shard of the index is queried in parallel for up to
     /// `skip + limit + 1` rooms (all of them may be in one shard) and the answers merged by pk;
     /// the index holds only active rooms, so no inactive room is ever read.
-    pub async fn list_active_rooms(&self, after: Option<u64>, skip: u64, limit: u64) -> Result<RoomPage, ApiError> {
+    pub async fn list_active_rooms(&self, after: Option<u64>, skip: u64, limit: u64) -> Result<RoomPage, StoreError> {
         // One more tells whether a next page exists. Saturating: the handler bounds both, the
         // store does not trust that.
         let wanted = skip.saturating_add(limit).saturating_add(1);
@@ -275,7 +275,7 @@ impl Store {
     }
 
     /// The first `wanted` active rooms of one index shard with a pk above `after`, in pk order.
-    async fn query_shard(&self, shard: u64, after: Option<u64>, wanted: u64) -> Result<Vec<Room>, ApiError> {
+    async fn query_shard(&self, shard: u64, after: Option<u64>, wanted: u64) -> Result<Vec<Room>, StoreError> {
         let mut values = Item::from([(":s".to_owned(), s(shard.to_string()))]);
         let condition = match after {
             Some(pk) => {
@@ -326,7 +326,7 @@ mod tests {
             let mut item = room().to_item();
             item.remove(attribute);
             match Room::try_from(&item) {
-                Err(ApiError::CorruptItem { key, attribute: named }) => {
+                Err(StoreError::Corrupt { key, attribute: named }) => {
                     assert_eq!((key.as_str(), named.as_str()), ("room#4", attribute))
                 }
                 other => panic!("{attribute}: {other:?}"),

@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, ReturnValu
 
 use super::tokens::TokenRecord;
 use super::users::user_id;
+use super::StoreError;
 use super::{build_err, key, n, s, Attrs, Item, LinkedWrite, Store, KEY};
-use crate::ApiError;
 
 /// DynamoDB's limit on the items of one transaction.
 const TRANSACTION_MAX: usize = 100;
@@ -90,7 +90,7 @@ pub enum Rotated {
 }
 
 impl RefreshRecord {
-    fn read(item: &Item) -> Result<Self, ApiError> {
+    fn read(item: &Item) -> Result<Self, StoreError> {
         let a = Attrs::of(item);
         Ok(RefreshRecord {
             user_pk: a.n("user_pk")?,
@@ -105,7 +105,7 @@ impl RefreshRecord {
 
 impl SessionRecord {
     /// `key` is the session's item key: attributes returned by a write do not carry it.
-    fn read(item: &Item, key: &str) -> Result<Self, ApiError> {
+    fn read(item: &Item, key: &str) -> Result<Self, StoreError> {
         let a = Attrs::returned_by(item, key);
         let mut tokens = Vec::new();
         if let Some(AttributeValue::M(map)) = item.get("tokens") {
@@ -113,7 +113,7 @@ impl SessionRecord {
                 let exp = exp.as_n().ok().and_then(|v| v.parse().ok());
                 tokens.push((
                     hash.clone(),
-                    exp.ok_or_else(|| ApiError::CorruptItem { key: "session".into(), attribute: "tokens".into() })?,
+                    exp.ok_or_else(|| StoreError::Corrupt { key: "session".into(), attribute: "tokens".into() })?,
                 ));
             }
         }
@@ -132,7 +132,7 @@ impl SessionRecord {
 
 impl Store {
     /// The two puts of a grant: its 24 h token and its refresh token.
-    fn grant_puts(&self, g: &Grant) -> Result<[TransactWriteItem; 2], ApiError> {
+    fn grant_puts(&self, g: &Grant) -> Result<[TransactWriteItem; 2], StoreError> {
         let token = TokenRecord {
             user_pk: g.user_pk,
             epoch: g.epoch,
@@ -151,7 +151,7 @@ impl Store {
 
     /// Everything a login writes for its session: the session, its first token and refresh
     /// token. Written in the transaction that creates or logs into the account.
-    pub(crate) fn session_start_items(&self, g: &Grant) -> Result<Vec<TransactWriteItem>, ApiError> {
+    pub(crate) fn session_start_items(&self, g: &Grant) -> Result<Vec<TransactWriteItem>, StoreError> {
         let session = Item::from([
             (KEY.to_owned(), s(session_id(&g.session))),
             ("user_pk".to_owned(), n(g.user_pk)),
@@ -167,7 +167,7 @@ impl Store {
     }
 
     /// Opens a session for an existing account, with `linked` in the same transaction.
-    pub async fn start_session(&self, g: &Grant, linked: Option<&LinkedWrite>) -> Result<(), ApiError> {
+    pub async fn start_session(&self, g: &Grant, linked: Option<&LinkedWrite>) -> Result<(), StoreError> {
         let mut items = self.session_start_items(g)?;
         let linked_at = items.len();
         items.extend(linked.map(|l| l.item.clone()));
@@ -175,16 +175,16 @@ impl Store {
             Ok(()) => Ok(()),
             Err(r) => match linked {
                 Some(l) if r.index == linked_at => Err((l.refused)()),
-                _ => Err(ApiError::Contended),
+                _ => Err(StoreError::Contended),
             },
         }
     }
 
-    pub async fn get_refresh(&self, hash: &str) -> Result<Option<RefreshRecord>, ApiError> {
+    pub async fn get_refresh(&self, hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
         self.get(&self.tables.tokens, refresh_id(hash)).await?.as_ref().map(RefreshRecord::read).transpose()
     }
 
-    pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, ApiError> {
+    pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
         let key = session_id(id);
         self.get(&self.tables.tokens, key.as_str())
             .await?
@@ -196,7 +196,7 @@ impl Store {
     /// Uses up refresh token `r.old_hash` and hands out `r.next` in one transaction whose
     /// conditions make it the one rotation of that token: the token still unused, the session
     /// still open with this token as its live one, the user still in the session's epoch.
-    pub async fn rotate(&self, r: &Rotation<'_>) -> Result<Rotated, ApiError> {
+    pub async fn rotate(&self, r: &Rotation<'_>) -> Result<Rotated, StoreError> {
         let Rotation { old_hash, session, next, sealed, now, dropped, evicted } = *r;
         let used = Update::builder()
             .table_name(&self.tables.tokens)
@@ -249,7 +249,7 @@ impl Store {
             Ok(()) => Ok(Rotated::Won),
             Err(r) if r.index == 0 => Ok(Rotated::Lost),
             Err(r) if r.index <= 2 => Ok(Rotated::Refused),
-            Err(_) => Err(ApiError::Contended),
+            Err(_) => Err(StoreError::Contended),
         }
     }
 
@@ -257,7 +257,7 @@ impl Store {
     /// issued is deleted (`already_gone`, the one logout just deleted, is skipped). The session
     /// is marked first, so no rotation can add a token while they are being deleted. A session
     /// that does not exist (expired and swept) has nothing left to end.
-    pub async fn end_session(&self, id: &str, now: u64, already_gone: Option<&str>) -> Result<(), ApiError> {
+    pub async fn end_session(&self, id: &str, now: u64, already_gone: Option<&str>) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
@@ -283,13 +283,13 @@ impl Store {
         for chunk in deletes.chunks(TRANSACTION_MAX) {
             // Unconditional deletes: a transaction only for the batch (and its retries).
             if self.transact(chunk.to_vec()).await?.is_err() {
-                return Err(ApiError::Contended);
+                return Err(StoreError::Contended);
             }
         }
         Ok(())
     }
 
-    fn token_delete(&self, hash: &str) -> Result<TransactWriteItem, ApiError> {
+    fn token_delete(&self, hash: &str) -> Result<TransactWriteItem, StoreError> {
         let delete =
             Delete::builder().table_name(&self.tables.tokens).set_key(Some(key(hash))).build().map_err(build_err)?;
         Ok(TransactWriteItem::builder().delete(delete).build())

@@ -4,8 +4,8 @@
 
 use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
 
+use super::StoreError;
 use super::{build_err, key, n, s, unavailable, Attrs, Item, Store, KEY};
-use crate::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -35,7 +35,7 @@ impl TokenRecord {
 
 impl TokenRecord {
     /// `key` is the token's hash: a deleted record's returned attributes do not carry it.
-    fn read(item: &Item, key: &str) -> Result<Self, ApiError> {
+    fn read(item: &Item, key: &str) -> Result<Self, StoreError> {
         let a = Attrs::returned_by(item, key);
         Ok(TokenRecord {
             user_pk: a.n("user_pk")?,
@@ -48,7 +48,7 @@ impl TokenRecord {
 }
 
 impl Store {
-    pub(crate) fn token_put(&self, hash: &str, record: &TokenRecord) -> Result<TransactWriteItem, ApiError> {
+    pub(crate) fn token_put(&self, hash: &str, record: &TokenRecord) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.tables.tokens)
             .set_item(Some(record.to_item(hash)))
@@ -58,12 +58,12 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    pub async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, ApiError> {
+    pub async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.get(&self.tables.tokens, hash).await?.map(|item| TokenRecord::read(&item, hash)).transpose()
     }
 
     /// Deletes the token and returns what it was, in one round trip.
-    pub async fn delete_token(&self, hash: &str) -> Result<Option<TokenRecord>, ApiError> {
+    pub async fn delete_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         let out = self
             .client
             .delete_item()
@@ -90,7 +90,7 @@ mod tests {
             let mut item = record.to_item(&hash);
             item.remove(attribute);
             let err = TokenRecord::read(&item, &hash).unwrap_err();
-            assert!(matches!(&err, ApiError::CorruptItem { attribute: a, .. } if a == attribute), "{err:?}");
+            assert!(matches!(&err, StoreError::Corrupt { attribute: a, .. } if a == attribute), "{err:?}");
             assert!(!err.to_string().contains(&hash[..16]), "the log never holds a token's key: {err}");
         }
         let mut old = record.to_item(&hash);

@@ -13,10 +13,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update}
 
 use super::sessions::Grant;
 use super::{build_err, key, n, s, unless_condition_failed, Attrs, Item, LinkedWrite, Rejected, Store, KEY};
+use super::{ClaimKind, StoreError};
 use crate::domain::User;
 use crate::phone::Phone;
 use crate::validate::{Snsid, Username};
-use crate::ApiError;
 
 /// What login needs, read in one GetItem by username.
 #[derive(Debug, Clone)]
@@ -43,19 +43,19 @@ pub(crate) fn claim_id(username: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     id: String,
-    /// The request field named in the `Taken` error when someone else holds the claim.
-    field: &'static str,
+    /// What `Taken` names when someone else holds the claim.
+    kind: ClaimKind,
 }
 
 impl Claim {
     /// The third-party identity (login_type, snsid).
     pub fn sns(login_type: &str, snsid: &Snsid) -> Self {
-        Claim { id: format!("sns#{login_type}#{}", snsid.as_str()), field: "snsid" }
+        Claim { id: format!("sns#{login_type}#{}", snsid.as_str()), kind: ClaimKind::Sns }
     }
 
     /// A phone verified by SMS (never one merely typed into a profile).
     pub fn phone(phone: &Phone) -> Self {
-        Claim { id: format!("{PHONE_CLAIM}{}", phone.e164), field: "phone" }
+        Claim { id: format!("{PHONE_CLAIM}{}", phone.e164), kind: ClaimKind::Phone }
     }
 
     pub fn id(&self) -> &str {
@@ -100,9 +100,9 @@ impl User {
 }
 
 impl TryFrom<&Item> for User {
-    type Error = ApiError;
+    type Error = StoreError;
 
-    fn try_from(item: &Item) -> Result<Self, ApiError> {
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
         let a = Attrs::of(item);
         let pk = a.n("pk")?;
         a.key_is(&user_id(pk))?;
@@ -152,9 +152,9 @@ impl Credentials {
 }
 
 impl TryFrom<&Item> for Credentials {
-    type Error = ApiError;
+    type Error = StoreError;
 
-    fn try_from(item: &Item) -> Result<Self, ApiError> {
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
         let a = Attrs::of(item);
         let username = a.s("username")?;
         a.key_is(&claim_id(&username))?;
@@ -169,14 +169,14 @@ impl TryFrom<&Item> for Credentials {
 
 impl Store {
     /// Writes a user record over the version it was read at.
-    fn put_user_versioned(&self, user: &User) -> Result<TransactWriteItem, ApiError> {
+    fn put_user_versioned(&self, user: &User) -> Result<TransactWriteItem, StoreError> {
         let next = User { version: user.version + 1, ..user.clone() };
         self.put_over_version(&self.tables.users, next.to_item(), user.version)
     }
 
     /// Creates the account, its username claim, its `claims` and its first session in one
     /// transaction, with `linked` if given: either all exist afterwards or none does. A claim
-    /// someone else holds is `Taken` with the claim's field (the `claims` are checked first, so
+    /// someone else holds is `Taken` with the claim's kind (the `claims` are checked first, so
     /// a taken identity is reported even when the username is taken too).
     pub async fn create_user(
         &self,
@@ -185,7 +185,7 @@ impl Store {
         claims: &[Claim],
         session: &Grant,
         linked: Option<&LinkedWrite>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StoreError> {
         let creds = Credentials {
             username: user.username.clone(),
             user_pk: user.pk,
@@ -205,27 +205,27 @@ impl Store {
         items.extend(linked.map(|l| l.item.clone()));
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(r) if r.index < claims.len() => Err(ApiError::Taken { field: claims[r.index].field }),
-            Err(r) if r.index == claims.len() => Err(ApiError::Taken { field: "username" }),
+            Err(r) if r.index < claims.len() => Err(StoreError::Taken(claims[r.index].kind)),
+            Err(r) if r.index == claims.len() => Err(StoreError::Taken(ClaimKind::Username)),
             Err(r) => match linked {
                 Some(l) if r.index == linked_at => Err((l.refused)()),
-                _ => Err(ApiError::Contended),
+                _ => Err(StoreError::Contended),
             },
         }
     }
 
     /// The account holding `claim`, if any (strongly consistent: a claim written a moment ago
     /// by a concurrent request is seen).
-    pub async fn claim_owner(&self, claim: &Claim) -> Result<Option<u64>, ApiError> {
+    pub async fn claim_owner(&self, claim: &Claim) -> Result<Option<u64>, StoreError> {
         self.get(&self.tables.users, claim.id.as_str()).await?.map(|item| Attrs::of(&item).n("user_pk")).transpose()
     }
 
-    pub async fn get_credentials(&self, username: &Username) -> Result<Option<Credentials>, ApiError> {
+    pub async fn get_credentials(&self, username: &Username) -> Result<Option<Credentials>, StoreError> {
         self.get(&self.tables.users, claim_id(username.as_str())).await?.as_ref().map(Credentials::try_from).transpose()
     }
 
     /// The live account `pk`; a deleted account (its tombstone, see deletion.rs) is none.
-    pub async fn get_user(&self, pk: u64) -> Result<Option<User>, ApiError> {
+    pub async fn get_user(&self, pk: u64) -> Result<Option<User>, StoreError> {
         self.get(&self.tables.users, user_id(pk))
             .await?
             .filter(|i| !super::deletion::is_tombstone(i))
@@ -236,14 +236,14 @@ impl Store {
     /// Saves a profile change made to `user` as read (same `version`). A new username moves the
     /// uniqueness claim in the same transaction: the old name is released exactly when the
     /// new one is taken.
-    pub async fn save_user(&self, user: &User, old_username: &str) -> Result<User, ApiError> {
+    pub async fn save_user(&self, user: &User, old_username: &str) -> Result<User, StoreError> {
         let mut items = Vec::with_capacity(3);
         items.push(self.put_user_versioned(user)?);
         if user.username != old_username {
             let mut creds =
-                self.get_credentials(&Username::of_record(old_username)).await?.ok_or(ApiError::Contended)?;
+                self.get_credentials(&Username::of_record(old_username)).await?.ok_or(StoreError::Contended)?;
             if creds.user_pk != user.pk {
-                return Err(ApiError::Contended);
+                return Err(StoreError::Contended);
             }
             creds.username = user.username.clone();
             items.push(self.put_new(&self.tables.users, creds.to_item())?);
@@ -260,14 +260,14 @@ impl Store {
             if items.len() == 1 { self.put_alone(items.remove(0)).await? } else { self.transact(items).await? };
         match outcome {
             Ok(()) => Ok(User { version: user.version + 1, ..user.clone() }),
-            Err(r) if r.index == 1 => Err(ApiError::Taken { field: "username" }),
-            Err(_) => Err(ApiError::Contended),
+            Err(r) if r.index == 1 => Err(StoreError::Taken(ClaimKind::Username)),
+            Err(_) => Err(StoreError::Contended),
         }
     }
 
     /// A lone conditional Put costs half the write capacity of a one-item transaction.
-    async fn put_alone(&self, item: TransactWriteItem) -> Result<Result<(), Rejected>, ApiError> {
-        let put = item.put.ok_or_else(|| ApiError::Unavailable("put_alone needs a Put".into()))?;
+    async fn put_alone(&self, item: TransactWriteItem) -> Result<Result<(), Rejected>, StoreError> {
+        let put = item.put.ok_or_else(|| StoreError::Unavailable("put_alone needs a Put".into()))?;
         let result = self
             .client
             .put_item()
@@ -293,7 +293,7 @@ impl Store {
         new_hash: &str,
         session: &Grant,
         linked: Option<&LinkedWrite>,
-    ) -> Result<User, ApiError> {
+    ) -> Result<User, StoreError> {
         let (next, mut items) = self.new_epoch_items(user, session.epoch, Some(new_hash))?;
         items.extend(self.session_start_items(session)?);
         let linked_at = items.len();
@@ -302,7 +302,7 @@ impl Store {
             Ok(()) => Ok(next),
             Err(r) => match linked {
                 Some(l) if r.index == linked_at => Err((l.refused)()),
-                _ => Err(ApiError::Contended),
+                _ => Err(StoreError::Contended),
             },
         }
     }
@@ -310,11 +310,11 @@ impl Store {
     /// Ends every session of the user at once: a new token epoch, in which no older 24 h token
     /// or refresh token is valid (both are checked against the user's epoch). Returns the user
     /// as saved. Password reset and account deletion call this (or compose `new_epoch_items`).
-    pub async fn end_all_sessions(&self, user: &User) -> Result<User, ApiError> {
+    pub async fn end_all_sessions(&self, user: &User) -> Result<User, StoreError> {
         let (next, items) = self.new_epoch_items(user, user.token_epoch + 1, None)?;
         match self.transact(items).await? {
             Ok(()) => Ok(next),
-            Err(_) => Err(ApiError::Contended),
+            Err(_) => Err(StoreError::Contended),
         }
     }
 
@@ -326,7 +326,7 @@ impl Store {
         user: &User,
         epoch: u64,
         new_hash: Option<&str>,
-    ) -> Result<(User, Vec<TransactWriteItem>), ApiError> {
+    ) -> Result<(User, Vec<TransactWriteItem>), StoreError> {
         let mut next = user.clone();
         next.token_epoch = epoch;
         let mut claim = Update::builder()
@@ -363,7 +363,7 @@ fn apple_id(pk: u64) -> String {
 
 impl Store {
     /// Keeps the latest Apple refresh token of account `pk` (a new sign-in replaces it).
-    pub async fn put_apple_credentials(&self, pk: u64, creds: &AppleCredentials) -> Result<(), ApiError> {
+    pub async fn put_apple_credentials(&self, pk: u64, creds: &AppleCredentials) -> Result<(), StoreError> {
         let item = Item::from([
             (KEY.to_owned(), s(apple_id(pk))),
             ("user_pk".to_owned(), n(pk)),
@@ -381,13 +381,13 @@ impl Store {
     }
 
     /// This user's stored Apple credentials, if any.
-    pub async fn apple_credentials(&self, pk: u64) -> Result<Option<AppleCredentials>, ApiError> {
+    pub async fn apple_credentials(&self, pk: u64) -> Result<Option<AppleCredentials>, StoreError> {
         let Some(item) = self.get(&self.tables.users, apple_id(pk)).await? else { return Ok(None) };
         let a = Attrs::of(&item);
         Ok(Some(AppleCredentials { client_id: a.s("client_id")?, refresh_token: a.s("refresh_token")? }))
     }
 
-    pub async fn delete_apple_credentials(&self, pk: u64) -> Result<(), ApiError> {
+    pub async fn delete_apple_credentials(&self, pk: u64) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.tables.users)
@@ -405,7 +405,7 @@ impl Store {
     /// version read. Someone else's claim is `Taken { phone }` and nothing changes.
     /// The captcha that proved the phone (`linked`) is used up in the same transaction, so a
     /// refused bind leaves it usable.
-    pub async fn bind_phone(&self, user: &User, phone: &Phone, linked: &LinkedWrite) -> Result<User, ApiError> {
+    pub async fn bind_phone(&self, user: &User, phone: &Phone, linked: &LinkedWrite) -> Result<User, StoreError> {
         let claim = Claim::phone(phone);
         let mut next = user.clone();
         next.phone.clone_from(&phone.e164);
@@ -427,14 +427,14 @@ impl Store {
         match self.transact(items).await? {
             Ok(()) => Ok(User { version: user.version + 1, ..next }),
             Err(r) if r.index == 0 => Err((linked.refused)()),
-            Err(r) if r.index == 2 => Err(ApiError::Taken { field: claim.field }),
-            Err(_) => Err(ApiError::Contended),
+            Err(r) if r.index == 2 => Err(StoreError::Taken(claim.kind)),
+            Err(_) => Err(StoreError::Contended),
         }
     }
 
     /// Uses up a matched captcha on its own, for a check whose change cannot share its
     /// transaction (AccountDelete's re-authentication).
-    pub async fn consume_captcha_now(&self, linked: &LinkedWrite) -> Result<(), ApiError> {
+    pub async fn consume_captcha_now(&self, linked: &LinkedWrite) -> Result<(), StoreError> {
         match self.transact(vec![linked.item.clone()]).await? {
             Ok(()) => Ok(()),
             Err(_) => Err((linked.refused)()),
@@ -443,7 +443,7 @@ impl Store {
 
     /// Deletes the claim `id` if `pk` holds it; an absent claim is no obstacle (releasing is
     /// idempotent), one held by another account fails the transaction.
-    pub(crate) fn claim_release(&self, id: &str, pk: u64) -> Result<TransactWriteItem, ApiError> {
+    pub(crate) fn claim_release(&self, id: &str, pk: u64) -> Result<TransactWriteItem, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.tables.users)
             .set_key(Some(key(id)))
@@ -468,9 +468,9 @@ mod tests {
         u
     }
 
-    fn missing(err: ApiError) -> String {
+    fn missing(err: StoreError) -> String {
         match err {
-            ApiError::CorruptItem { attribute, .. } => attribute,
+            StoreError::Corrupt { attribute, .. } => attribute,
             other => panic!("expected CorruptItem, got {other:?}"),
         }
     }
