@@ -182,3 +182,65 @@ async fn deleting_an_account_with_rooms_in_every_shard_keeps_the_total_exact() {
     let (listed, total) = list_all(&api, 100).await;
     assert_eq!((listed.len(), total), (1, 1), "only the other account's room is left");
 }
+
+/// The merge reads each shard lazily (an even share first, more only for a shard that runs
+/// dry): with nearly every active room in one shard it must go back to that shard again and
+/// again and still list every room once, in pk order, on numbered and cursor pages alike.
+#[tokio::test]
+async fn a_shard_holding_most_rooms_is_read_further_and_the_order_holds() {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    let api = TestApi::start().await;
+    let shards = shared::store::rooms::ACTIVE_SHARDS;
+    let crowded: Vec<u64> = (0..200).map(|k| 16 * k + 3).collect();
+    let sparse: Vec<u64> = [0u64, 5, 9].iter().flat_map(|j| (0..3).map(move |k| 16 * k + j)).collect();
+    let mut pks: Vec<u64> = crowded.iter().chain(&sparse).copied().collect();
+    pks.sort();
+    let s = |v: String| AttributeValue::S(v);
+    let n = |v: u64| AttributeValue::N(v.to_string());
+    let mut writes: Vec<WriteRequest> = pks
+        .iter()
+        .map(|pk| {
+            let item = [
+                ("id", s(format!("room#{pk}"))),
+                ("pk", n(*pk)),
+                ("roomid", n(100_000 + pk)),
+                ("room_alias", s(format!("crowd{pk}"))),
+                ("active", AttributeValue::Bool(true)),
+                ("owner_pk", n(1)),
+                ("version", n(0)),
+                ("active_shard", s((pk % shards).to_string())),
+            ];
+            let item = item.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().unwrap()).build()
+        })
+        .collect();
+    for shard in 0..shards {
+        let count = pks.iter().filter(|pk| *pk % shards == shard).count() as u64;
+        let item = [("id".to_owned(), s(format!("stats#active_rooms#{shard}"))), ("value".to_owned(), n(count))];
+        writes.push(
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item.into_iter().collect())).build().unwrap())
+                .build(),
+        );
+    }
+    let table = api.ctx.store.tables().rooms.clone();
+    for batch in writes.chunks(25) {
+        let out = api.ddb().batch_write_item().request_items(&table, batch.to_vec()).send().await.unwrap();
+        assert!(out.unprocessed_items().is_none_or(|u| u.is_empty()), "DynamoDB Local took the whole batch");
+    }
+
+    let (listed, total) = list_all(&api, 7).await;
+    assert_eq!(total, pks.len() as u64);
+    assert_eq!(listed, pks, "every room once, in pk order, by cursor");
+    for (page, size) in [(1, 30), (3, 30), (20, 10), (21, 10)] {
+        let a = api.get(&format!("/rooms/?page={page}&pageSize={size}")).await;
+        a.assert_success(200);
+        let got: Vec<u64> =
+            a.body["results"].as_array().unwrap().iter().map(|r| r["pk"].as_str().unwrap().parse().unwrap()).collect();
+        let from = ((page - 1) * size) as usize;
+        let expected: Vec<u64> = pks.iter().skip(from).take(size as usize).copied().collect();
+        assert_eq!(got, expected, "page {page} of {size}");
+        let last_page = from + size as usize >= pks.len();
+        assert_eq!(a.str("next").is_empty(), last_page, "page {page} of {size}: {}", a.body["next"]);
+    }
+}

@@ -252,19 +252,41 @@ impl Store {
     }
 
     /// Active rooms in pk order: `skip` of them passed over, then up to `limit`, starting after
-    /// pk `after` when given. Each shard of the index is queried in parallel for up to
-    /// `skip + limit + 1` rooms (all of them may be in one shard) and the answers merged by pk;
-    /// the index holds only active rooms, so no inactive room is ever read.
+    /// pk `after` when given. The shards of the index are merged by pk, read lazily: every
+    /// shard first gets a Query for its even share of the rooms wanted (pks are handed out in
+    /// sequence, so active rooms spread evenly over `pk % ACTIVE_SHARDS`), all in parallel; only
+    /// a shard that runs dry before the merge is done is asked again (in parallel with any other
+    /// dry one, for twice as many). So a page reads about `skip + limit + 1` index items, not
+    /// `ACTIVE_SHARDS` times that, and the index holds only active rooms: no inactive room is
+    /// ever read.
     pub async fn list_active_rooms(&self, after: Option<u64>, skip: u64, limit: u64) -> Result<RoomPage, StoreError> {
         // One more tells whether a next page exists. Saturating: the handler bounds both, the
         // store does not trust that.
         let wanted = skip.saturating_add(limit).saturating_add(1);
-        let shards = (0..ACTIVE_SHARDS).map(|k| self.query_shard(k, after, wanted));
-        let mut merged: Vec<Room> = futures_util::future::try_join_all(shards).await?.into_iter().flatten().collect();
-        merged.sort_unstable_by_key(|r| r.pk);
+        let mut shards: Vec<ShardReader> = (0..ACTIVE_SHARDS).map(ShardReader::new).collect();
+        // An even share and a little more for the unevenness of a few deleted or inactive rooms.
+        let mut chunk = wanted.div_ceil(ACTIVE_SHARDS).saturating_add(8);
+        let mut merged: Vec<Room> = Vec::new();
+        while (merged.len() as u64) < wanted {
+            // The smallest pk not merged yet is the smallest head only once every shard that may
+            // hold more has a head: refill the dry ones first.
+            let dry: Vec<usize> = (0..shards.len()).filter(|i| shards[*i].is_dry()).collect();
+            if !dry.is_empty() {
+                let ask = chunk.min(wanted - merged.len() as u64).clamp(1, 1000);
+                let reads = dry.iter().map(|i| self.query_shard(&shards[*i], after, ask));
+                for (i, (rooms, start)) in dry.iter().zip(futures_util::future::try_join_all(reads).await?) {
+                    shards[*i].refill(rooms, start);
+                }
+                chunk = chunk.saturating_mul(2);
+                continue;
+            }
+            let next = (0..shards.len()).filter_map(|i| shards[i].head().map(|pk| (pk, i))).min();
+            let Some((_, i)) = next else { break };
+            merged.extend(shards[i].buffer.pop_front());
+        }
         let skip = usize::try_from(skip).unwrap_or(usize::MAX);
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut rooms: Vec<Room> = merged.into_iter().skip(skip).take(limit.saturating_add(1)).collect();
+        let mut rooms: Vec<Room> = merged.into_iter().skip(skip).collect();
         let next = if rooms.len() > limit {
             rooms.truncate(limit);
             rooms.last().map(|r| r.pk)
@@ -274,9 +296,15 @@ impl Store {
         Ok(RoomPage { rooms, next })
     }
 
-    /// The first `wanted` active rooms of one index shard with a pk above `after`, in pk order.
-    async fn query_shard(&self, shard: u64, after: Option<u64>, wanted: u64) -> Result<Vec<Room>, StoreError> {
-        let mut values = Item::from([(":s".to_owned(), s(shard.to_string()))]);
+    /// The next (at most) `limit` active rooms of one index shard with a pk above `after`, in
+    /// pk order, in one Query; and where the shard continues, if it does.
+    async fn query_shard(
+        &self,
+        shard: &ShardReader,
+        after: Option<u64>,
+        limit: u64,
+    ) -> Result<(Vec<Room>, Option<Item>), StoreError> {
+        let mut values = Item::from([(":s".to_owned(), s(shard.shard.to_string()))]);
         let condition = match after {
             Some(pk) => {
                 values.insert(":after".to_owned(), n(pk));
@@ -284,30 +312,49 @@ impl Store {
             }
             None => "active_shard = :s",
         };
-        let mut rooms = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let remaining = wanted - rooms.len() as u64;
-            let out = self
-                .client
-                .query()
-                .table_name(&self.tables.rooms)
-                .index_name(ACTIVE_INDEX)
-                .key_condition_expression(condition)
-                .set_expression_attribute_values(Some(values.clone()))
-                .set_exclusive_start_key(start.take())
-                .limit(i32::try_from(remaining.min(1000)).unwrap_or(1000))
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items() {
-                rooms.push(Room::try_from(item)?);
-            }
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() || rooms.len() as u64 >= wanted {
-                return Ok(rooms);
-            }
-        }
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.rooms)
+            .index_name(ACTIVE_INDEX)
+            .key_condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .set_exclusive_start_key(shard.start.clone())
+            .limit(i32::try_from(limit).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let rooms = out.items().iter().map(Room::try_from).collect::<Result<_, _>>()?;
+        Ok((rooms, out.last_evaluated_key().cloned()))
+    }
+}
+
+/// One index shard during a merge: the rooms read but not merged yet, and where it continues.
+struct ShardReader {
+    shard: u64,
+    buffer: std::collections::VecDeque<Room>,
+    start: Option<Item>,
+    /// No more rooms after the buffer.
+    done: bool,
+}
+
+impl ShardReader {
+    fn new(shard: u64) -> Self {
+        ShardReader { shard, buffer: Default::default(), start: None, done: false }
+    }
+
+    fn is_dry(&self) -> bool {
+        self.buffer.is_empty() && !self.done
+    }
+
+    fn head(&self) -> Option<u64> {
+        self.buffer.front().map(|r| r.pk)
+    }
+
+    fn refill(&mut self, rooms: Vec<Room>, start: Option<Item>) {
+        self.buffer.extend(rooms);
+        self.done = start.is_none();
+        self.start = start;
     }
 }
 
