@@ -287,7 +287,7 @@ const KEY_PATTERNS: &[&str] = &[
     "counter#room_number",
     "room#*",
     "alias#*",
-    "stats#active_rooms",
+    "stats#active_rooms#*",
     "owner#*",
     "lockout#*",
     "apple#*",

@@ -50,6 +50,10 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
     template.override_parameter("WeChatApiBase", &providers.wechat.base);
     // The replay texts one phone twice in a row (bind, then reset).
     template.override_parameter("SmsResendSeconds", "0");
+    // The sample events name accounts 1-3 and room 1 in their paths, the numbers a fresh stack
+    // hands out one at a time; with blocks, each function binary (its own instance) would
+    // reserve a block of its own and the phone sign-up would be account 11, not 2.
+    template.override_parameter("IdBlockSize", "1");
     let tables = Tables::local(&unique("rie"));
     let secret_arn = api_tests::create_secret(&unique("rie-captcha-"), &format!("{:0>64}", unique("k"))).await;
     let lambdas = lambdas(&template, &tables, &secret_arn);

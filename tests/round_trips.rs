@@ -119,7 +119,8 @@ async fn dynamodb_round_trips_per_endpoint() {
         println!("round trips {endpoint:<24} {:>2}: {}", ops.len(), ops.join(", "));
     }
     let count = |e: &str| calls.iter().find(|(n, _)| *n == e).unwrap().1.len();
-    // register: two counters (parallel) + one transaction. login: the attempt's reservation
+    // register: two counters (parallel; each reserves a block of ID_BLOCK_SIZE numbers, so the
+    // next sign-ups of this server take their numbers from memory) + one transaction. login: the attempt's reservation
     // (one conditional write) beside the credentials read, argon2, then the profile read, the
     // token write and giving the reservation back, in parallel: 2 sequential round trips, 3
     // writes. A wrong password is the reservation and the read: 1 write, as for an unknown name.
@@ -137,8 +138,9 @@ async fn dynamodb_round_trips_per_endpoint() {
     assert_eq!(count("logout (session of 2 tokens)"), 4);
     // A refresh: the refresh token, then the account and the session in parallel, then one
     // transaction (3 sequential round trips). A retry inside the grace reads the same three and
-    // writes nothing. Checking a 24 h token did not change: "rooms create" is still the token,
-    // the account, two counters and the write.
+    // writes nothing. "rooms create": the token, the account, the room pk block (the first
+    // creation of this server reserves one; the room number comes from the block the sign-up
+    // reserved) and the transaction; once both blocks are in memory, 3.
     assert!(calls
         .iter()
         .find(|(n, _)| *n == "token_refresh")
@@ -149,11 +151,14 @@ async fn dynamodb_round_trips_per_endpoint() {
         .starts_with("TransactWriteItems"));
     assert_eq!(count("token_refresh"), 4);
     assert_eq!(count("token_refresh (retry in grace)"), 3);
-    assert_eq!(count("rooms create"), 5);
-    // The list is the active count plus one Query of the sparse index: never a Scan.
+    assert_eq!(count("rooms create"), 4);
+    // The list is the count shards in one BatchGetItem beside one Query per index shard, all
+    // in parallel (one sequential round trip): never a Scan.
     let list = &calls.iter().find(|(n, _)| *n == "rooms list").unwrap().1;
-    assert_eq!(list.iter().filter(|op| op.as_str() == "Query").count(), 1, "{list:?}");
-    assert!(!list.iter().any(|op| op == "Scan"), "{list:?}");
+    let shards = shared::store::rooms::ACTIVE_SHARDS as usize;
+    assert_eq!(list.iter().filter(|op| op.as_str() == "Query").count(), shards, "{list:?}");
+    assert_eq!(list.iter().filter(|op| op.as_str() == "BatchGetItem").count(), 1, "{list:?}");
+    assert_eq!(list.len(), shards + 1, "{list:?}");
     assert_eq!(count("rooms get"), 1);
     assert_eq!(count("rooms update"), 4);
     assert_eq!(count("rooms delete"), 4);
@@ -161,10 +166,11 @@ async fn dynamodb_round_trips_per_endpoint() {
     assert_eq!(count("phone_captcha"), 2);
     // A try is one conditional write, counted before the code is compared.
     assert_eq!(count("phone_login (wrong code)"), 1);
-    // The try, the phone claim, the account's numbers, then one transaction that creates the
-    // account and uses up the code; for an existing account, the account read and one
-    // transaction that writes the token and uses up the code.
-    assert_eq!(count("phone_login (new account)"), 5);
+    // The try, the phone claim, then one transaction that creates the account and uses up the
+    // code (the account's numbers come from the blocks the sign-up reserved; a server's first
+    // account of all adds the two counter writes); for an existing account, the account read
+    // and one transaction that writes the token and uses up the code.
+    assert_eq!(count("phone_login (new account)"), 3);
     assert_eq!(count("phone_login"), 4);
     // token + account, then the owner check needs nothing more.
     assert_eq!(count("user_info get"), 2);

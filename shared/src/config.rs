@@ -218,7 +218,18 @@ pub struct Config {
     pub request_deadline: Duration,
     /// Rooms one account may own at once (409 `room_quota` beyond).
     pub room_quota: u32,
+    /// Account pks, room pks and room numbers a sandbox reserves with one counter write
+    /// (`ID_BLOCK_SIZE`, store/counters.rs).
+    pub id_block: u64,
 }
+
+/// 10: one counter write per 10 numbers lifts each counter's ceiling from ~1,000 to ~10,000
+/// numbers/s, far above any sign-up or room-creation rate this API expects, while a sandbox
+/// that dies wastes at most 9 numbers of each kind. Room numbers are shown to users: a larger
+/// block makes them grow (and lengthen) faster for no capacity anyone needs (docs/capacity.md).
+pub const ID_BLOCK_DEFAULT: u64 = 10;
+/// Blocks above this waste numbers by the thousand per cold start for no gain.
+pub const ID_BLOCK_MAX: u64 = 1000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -236,6 +247,7 @@ impl Default for Config {
             metrics_namespace: String::new(),
             request_deadline: Duration::from_secs(4),
             room_quota: 100,
+            id_block: ID_BLOCK_DEFAULT,
         }
     }
 }
@@ -287,6 +299,12 @@ impl Config {
         }
         if let Some(v) = var("ROOM_QUOTA") {
             c.room_quota = v.parse().map_err(|_| "ROOM_QUOTA must be a number")?;
+        }
+        if let Some(v) = var("ID_BLOCK_SIZE") {
+            c.id_block = v.parse().map_err(|_| "ID_BLOCK_SIZE must be a whole number")?;
+            if !(1..=ID_BLOCK_MAX).contains(&c.id_block) {
+                return Err(format!("ID_BLOCK_SIZE must be 1..={ID_BLOCK_MAX}"));
+            }
         }
         if let Some(v) = var("CORS_ALLOW_ORIGIN") {
             c.cors_allow_origin = v;

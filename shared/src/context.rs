@@ -33,7 +33,8 @@ impl Context {
         // Deadlines and retries (deadlines.rs); the interceptor sees every DynamoDB attempt:
         // calls, retries and throttling answers.
         let dynamodb = crate::deadlines::dynamodb(sdk).to_builder().interceptor(DynamoDbMetrics).build();
-        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), config.tables.clone());
+        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), config.tables.clone())
+            .with_id_block(config.id_block);
         let sink = if config.metrics_namespace.is_empty() { Sink::Off } else { Sink::Stdout };
         Context {
             #[cfg(feature = "sms")]

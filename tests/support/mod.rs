@@ -3,6 +3,7 @@
 //! exports their endpoints.
 
 pub mod apple;
+pub mod conflicts;
 pub mod load;
 pub mod recorder;
 pub mod replay;

@@ -6,24 +6,25 @@
 //!    every write of the account fails its version or existence condition, and no room can be
 //!    created for it (`create_room` checks the owner in its transaction).
 //! 2. The rooms listed in `owner#<pk>`, in transactions of at most `ROOM_BATCH` rooms (each
-//!    room with its alias claim, the owner set and the active total), then the empty set.
+//!    room with its alias claim, the owner set and the shards of the active total), then the
+//!    empty set.
 //!
 //! Step 2 is idempotent and may be run again by anyone who finds the tombstone (a retried or
 //! parallel DELETE does): a function that dies between batches leaves rooms that the next
 //! DELETE with the account's old token removes.
 
-use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 
-use super::rooms::{owner_id, room_key};
+use super::rooms::{owner_id, room_key, ACTIVE_SHARDS};
 use super::users::{claim_id, user_id};
 use super::StoreError;
-use super::{build_err, key, n, s, unavailable, unless_condition_failed, Attrs, Item, Store, KEY};
+use super::{build_err, key, n, s, unless_condition_failed, Attrs, Item, Store, KEY};
 use crate::clock;
 use crate::domain::{Room, User};
 
-/// Two items per room (room, alias claim) plus the owner set and the active total: 100, the
-/// most one TransactWriteItems takes.
-const ROOM_BATCH: usize = 49;
+/// Two items per room (room, alias claim) plus the owner set and at most one count item per
+/// shard of the active total: 99 with 16 shards, within the 100 one TransactWriteItems takes.
+const ROOM_BATCH: usize = (100 - 1 - ACTIVE_SHARDS as usize) / 2;
 /// Transactions in a row that lost to a concurrent room change before giving up (503-free:
 /// the caller gets 409 and the next DELETE continues).
 const MAX_REFUSALS: u32 = 12;
@@ -115,7 +116,8 @@ impl Store {
     async fn delete_room_batch(&self, owner_pk: u64, batch: &[u64]) -> Result<bool, StoreError> {
         let rooms = self.get_rooms(batch).await?;
         let mut items = Vec::with_capacity(2 * rooms.len() + 2);
-        let mut active = 0i64;
+        // Per room pk of each shard touched: one count item per shard, however many rooms.
+        let mut active: std::collections::BTreeMap<u64, (u64, i64)> = Default::default();
         for room in rooms.iter().filter(|r| r.owner_pk == owner_pk) {
             let delete = Delete::builder()
                 .table_name(&self.tables.rooms)
@@ -126,48 +128,20 @@ impl Store {
                 .map_err(build_err)?;
             items.push(TransactWriteItem::builder().delete(delete).build());
             items.push(self.alias_release(&room.room_alias, room.pk)?);
-            active -= i64::from(room.active);
+            if room.active {
+                active.entry(room.pk % ACTIVE_SHARDS).or_insert((room.pk, 0)).1 -= 1;
+            }
         }
         items.push(self.owned_rooms_change(owner_pk, "DELETE", batch)?);
-        if active != 0 {
-            items.push(self.active_count_change(active)?);
+        for (pk, delta) in active.into_values() {
+            items.push(self.active_count_change(pk, delta)?);
         }
         Ok(self.transact(items).await?.is_ok())
     }
 
     /// Rooms by pk, strongly consistent, in one BatchGetItem (plus retries of unprocessed keys).
     async fn get_rooms(&self, pks: &[u64]) -> Result<Vec<Room>, StoreError> {
-        let mut keys: Vec<Item> = pks.iter().map(|pk| room_key(*pk)).collect();
-        let mut rooms = Vec::with_capacity(keys.len());
-        let mut attempt = 0;
-        while !keys.is_empty() {
-            let request =
-                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(build_err)?;
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.tables.rooms, request)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            if let Some(items) = out.responses().and_then(|r| r.get(&self.tables.rooms)) {
-                for item in items {
-                    rooms.push(Room::try_from(item)?);
-                }
-            }
-            keys = out
-                .unprocessed_keys()
-                .and_then(|u| u.get(&self.tables.rooms))
-                .map(|k| k.keys().to_vec())
-                .unwrap_or_default();
-            attempt += 1;
-            if !keys.is_empty() {
-                if attempt >= 8 {
-                    return Err(StoreError::Unavailable("rooms batch read kept coming back unprocessed".into()));
-                }
-                tokio::time::sleep(super::backoff(attempt)).await;
-            }
-        }
-        Ok(rooms)
+        let keys = pks.iter().map(|pk| room_key(*pk)).collect();
+        self.batch_get(&self.tables.rooms, keys).await?.iter().map(Room::try_from).collect()
     }
 }

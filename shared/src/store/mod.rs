@@ -18,15 +18,17 @@ pub mod tokens;
 pub mod users;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
 use crate::config::Tables;
 use crate::deadlines::{CONFLICT_ATTEMPTS, TRANSACT_CONFLICT_BUDGET};
 
+use counters::IdBlocks;
 pub use error::{ClaimKind, SendLimit, StoreError};
 pub use sessions::{Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
 pub use tokens::TokenRecord;
@@ -41,11 +43,18 @@ pub const KEY: &str = "id";
 pub struct Store {
     pub(crate) client: Client,
     pub(crate) tables: Tables,
+    /// The number blocks this sandbox reserved (counters.rs), shared by its clones.
+    pub(crate) ids: Arc<IdBlocks>,
 }
 
 impl Store {
     pub fn new(client: Client, tables: Tables) -> Self {
-        Store { client, tables }
+        Store { client, tables, ids: Arc::new(IdBlocks::new(crate::config::ID_BLOCK_DEFAULT)) }
+    }
+
+    /// Numbers reserved `size` at a time (`ID_BLOCK_SIZE`).
+    pub fn with_id_block(self, size: u64) -> Self {
+        Store { ids: Arc::new(IdBlocks::new(size)), ..self }
     }
 
     pub fn client(&self) -> &Client {
@@ -137,6 +146,33 @@ impl Store {
             .await
             .map_err(unavailable)?;
         Ok(out.item)
+    }
+}
+
+impl Store {
+    /// Items by key (at most 100), strongly consistent, in one BatchGetItem; keys DynamoDB
+    /// leaves unprocessed (throttling) are asked for again after a backoff, a bounded number of
+    /// times (the request deadline bounds it too). Items that do not exist are not returned.
+    pub(crate) async fn batch_get(&self, table: &str, mut keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        let mut attempt = 0;
+        while !keys.is_empty() {
+            let request =
+                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(build_err)?;
+            let out = self.client.batch_get_item().request_items(table, request).send().await.map_err(unavailable)?;
+            if let Some(items) = out.responses().and_then(|r| r.get(table)) {
+                found.extend(items.iter().cloned());
+            }
+            keys = out.unprocessed_keys().and_then(|u| u.get(table)).map(|k| k.keys().to_vec()).unwrap_or_default();
+            attempt += 1;
+            if !keys.is_empty() {
+                if attempt >= 8 {
+                    return Err(StoreError::Unavailable("batch read kept coming back unprocessed".into()));
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+        }
+        Ok(found)
     }
 }
 

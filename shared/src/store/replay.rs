@@ -179,7 +179,7 @@ async fn a_room_creation_sends_the_conditions_that_keep_aliases_unique_and_the_q
     assert_eq!(items[3]["Update"]["Key"]["id"]["S"], "owner#7");
     assert_eq!(items[3]["Update"]["ConditionExpression"], "attribute_not_exists(rooms) OR size(rooms) < :quota");
     assert_eq!(items[3]["Update"]["ExpressionAttributeValues"][":quota"]["N"], "100");
-    assert_eq!(items[4]["Update"]["Key"]["id"]["S"], "stats#active_rooms");
+    assert_eq!(items[4]["Update"]["Key"]["id"]["S"], "stats#active_rooms#4", "the count shard of room 4");
 }
 
 #[tokio::test]
@@ -297,4 +297,57 @@ async fn a_damaged_item_read_through_the_client_is_corrupt_not_zero() {
     let (store, _) = Replay::store([Answer::Http(200, damaged.to_string())]);
     let err = store.get_user(7).await.unwrap_err();
     assert_eq!(err, StoreError::Corrupt { key: "user#7".into(), attribute: "token_epoch".into() });
+}
+
+fn counter_answer(value: u64) -> Answer {
+    Answer::Http(200, json!({"Attributes": {"value": {"N": value.to_string()}}}).to_string())
+}
+
+#[tokio::test]
+async fn one_counter_write_reserves_a_block_handed_out_in_order_then_the_next_block() {
+    // GIVEN blocks of 3: the counter answers 1003 (room numbers start after 1000), then 1009
+    // (another instance took 1004-1006 in between).
+    let (store, replay) = Replay::store([counter_answer(1003), counter_answer(1009)]);
+    let store = store.with_id_block(3);
+    let mut numbers = Vec::new();
+    for _ in 0..5 {
+        numbers.push(store.next_room_number().await.unwrap());
+    }
+    assert_eq!(numbers, [1001, 1002, 1003, 1007, 1008]);
+    let requests = replay.requests();
+    assert_eq!(requests.len(), 2, "one UpdateItem per block: {requests:?}");
+    assert_eq!(requests[0].1["UpdateExpression"], "SET #v = if_not_exists(#v, :start) + :block");
+    assert_eq!(requests[0].1["ExpressionAttributeValues"][":block"]["N"], "3");
+    assert_eq!(requests[0].1["ExpressionAttributeValues"][":start"]["N"], "1000");
+    assert_eq!(requests[0].1["ReturnValues"], "UPDATED_NEW");
+}
+
+#[tokio::test]
+async fn a_counter_below_its_block_is_corrupt_not_a_number() {
+    // A value that cannot be the end of a block just reserved (a manual edit): never hand out
+    // numbers at or below the start.
+    let (store, _) = Replay::store([counter_answer(1002)]);
+    let err = store.with_id_block(3).next_room_number().await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { ref key, .. } if key == "counter#room_number"), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_total_sums_the_shards_in_one_batch_read_asking_again_for_unprocessed_keys() {
+    // GIVEN a first answer with two shards and the rest unprocessed (throttled), then the rest.
+    let table = Tables::local("").rooms;
+    let shard = |k: u64, v: u64| json!({"id": {"S": format!("stats#active_rooms#{k}")}, "value": {"N": v.to_string()}});
+    let rest: Vec<Value> =
+        (2..super::rooms::ACTIVE_SHARDS).map(|k| json!({"id": {"S": format!("stats#active_rooms#{k}")}})).collect();
+    let first = json!({"Responses": {&table: [shard(0, 4), shard(1, 5)]},
+        "UnprocessedKeys": {&table: {"Keys": rest, "ConsistentRead": true}}});
+    let second = json!({"Responses": {&table: [shard(7, 2)]}, "UnprocessedKeys": {}});
+    let (store, replay) = Replay::store([Answer::Http(200, first.to_string()), Answer::Http(200, second.to_string())]);
+    assert_eq!(store.count_active_rooms().await.unwrap(), 11, "absent shards count 0");
+    let requests = replay.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests.iter().all(|(op, _)| op == "BatchGetItem"), "{requests:?}");
+    let keys = requests[0].1["RequestItems"][&table]["Keys"].as_array().unwrap();
+    assert_eq!(keys.len() as u64, super::rooms::ACTIVE_SHARDS);
+    assert_eq!(requests[0].1["RequestItems"][&table]["ConsistentRead"], true, "an exact total");
+    assert_eq!(requests[1].1["RequestItems"][&table]["Keys"].as_array().unwrap().len(), rest.len());
 }

@@ -1,10 +1,13 @@
 //! The room table. Items, told apart by their key:
-//! - `room#<pk>`: the room. Active rooms also carry `active_shard`, which puts them, and only
-//!   them, into the sparse `ActiveRooms` index (partition `active_shard`, sort `pk`): listing
-//!   reads active rooms in pk order without touching the inactive million.
+//! - `room#<pk>`: the room. Active rooms also carry `active_shard` (`pk % ACTIVE_SHARDS`), which
+//!   puts them, and only them, into the sparse `ActiveRooms` index (partition `active_shard`,
+//!   sort `pk`): listing reads active rooms in pk order, one Query per shard merged by pk,
+//!   without touching the inactive million.
 //! - `alias#<alias>`: the claim that keeps `room_alias` unique.
-//! - `stats#active_rooms`: the number of active rooms, changed in the same transaction as every
-//!   room write that changes it, so `total` is one GetItem instead of a count.
+//! - `stats#active_rooms#<k>`: the number of active rooms whose pk is k modulo ACTIVE_SHARDS,
+//!   changed in the same transaction as every room write that changes it, so `total` is one
+//!   BatchGetItem of the shards instead of a count, and concurrent room writes meet on the same
+//!   count item only when their pks share a shard.
 //! - `owner#<user pk>`: the set (`rooms`, numbers) of the pks of the rooms a user owns, changed
 //!   in the same transaction as every room creation (refused when the set already holds the
 //!   quota, so parallel creations cannot exceed it) and deletion, so account deletion finds
@@ -19,10 +22,21 @@ use super::{ClaimKind, StoreError};
 use crate::domain::Room;
 
 pub const ACTIVE_INDEX: &str = "ActiveRooms";
-/// One partition of the index holds every active room: a few thousand small items, far below a
-/// partition's limits, and the only layout that keeps a global pk order without merging.
-const ACTIVE_SHARD: &str = "1";
-const ACTIVE_COUNT: &str = "stats#active_rooms";
+/// Shards of the active-room count and partitions of the `ActiveRooms` index; a room belongs to
+/// shard `pk % ACTIVE_SHARDS` in both, so each count item equals the rooms of its index
+/// partition. 16 (docs/capacity.md has the measurement): 16 x the write ceiling of one item
+/// and of one index partition, for 16 Queries per list page run in parallel. A constant, not a
+/// setting: stored rooms and counts carry their shard, so changing it needs a migration of
+/// every active room and count item (none exists; there is no deployed data yet).
+pub const ACTIVE_SHARDS: u64 = 16;
+
+fn shard(pk: u64) -> u64 {
+    pk % ACTIVE_SHARDS
+}
+
+fn count_id(shard: u64) -> String {
+    format!("stats#active_rooms#{shard}")
+}
 
 fn room_id(pk: u64) -> String {
     format!("room#{pk}")
@@ -59,7 +73,7 @@ impl Room {
             ("version".to_owned(), n(self.version)),
         ]);
         if self.active {
-            item.insert("active_shard".into(), s(ACTIVE_SHARD));
+            item.insert("active_shard".into(), s(shard(self.pk).to_string()));
         }
         item
     }
@@ -114,10 +128,11 @@ impl Store {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
-    pub(crate) fn active_count_change(&self, delta: i64) -> Result<TransactWriteItem, StoreError> {
+    /// Adds `delta` to the count of the shard of room `pk`.
+    pub(crate) fn active_count_change(&self, pk: u64, delta: i64) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.tables.rooms)
-            .set_key(Some(key(ACTIVE_COUNT)))
+            .set_key(Some(key(count_id(shard(pk)))))
             .update_expression("ADD #v :d")
             .expression_attribute_names("#v", "value")
             .expression_attribute_values(":d", AttributeValue::N(delta.to_string()))
@@ -166,7 +181,7 @@ impl Store {
             self.owned_rooms_add(room.owner_pk, room.pk, quota)?,
         ];
         if room.active {
-            items.push(self.active_count_change(1)?);
+            items.push(self.active_count_change(room.pk, 1)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
@@ -193,7 +208,7 @@ impl Store {
             items.push(self.alias_release(&current.room_alias, current.pk)?);
         }
         if current.active != updated.active {
-            items.push(self.active_count_change(if updated.active { 1 } else { -1 })?);
+            items.push(self.active_count_change(current.pk, if updated.active { 1 } else { -1 })?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(next),
@@ -217,7 +232,7 @@ impl Store {
             self.owned_rooms_change(room.owner_pk, "DELETE", &[room.pk])?,
         ];
         if room.active {
-            items.push(self.active_count_change(-1)?);
+            items.push(self.active_count_change(room.pk, -1)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
@@ -225,64 +240,121 @@ impl Store {
         }
     }
 
+    /// The sum of the shard counts, read in one strongly consistent BatchGetItem. A shard never
+    /// written yet counts 0.
     pub async fn count_active_rooms(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .get(&self.tables.rooms, ACTIVE_COUNT)
-            .await?
-            .map(|i| Attrs::of(&i).n("value"))
-            .transpose()?
-            .unwrap_or(0))
+        let keys = (0..ACTIVE_SHARDS).map(|k| key(count_id(k))).collect();
+        let mut total = 0u64;
+        for item in self.batch_get(&self.tables.rooms, keys).await? {
+            total = total.saturating_add(Attrs::of(&item).n("value")?);
+        }
+        Ok(total)
     }
 
     /// Active rooms in pk order: `skip` of them passed over, then up to `limit`, starting after
-    /// pk `after` when given. The index holds only active rooms, so the items read are the
-    /// skipped and returned ones, never the inactive rest of the table.
+    /// pk `after` when given. The shards of the index are merged by pk, read lazily: every
+    /// shard first gets a Query for its even share of the rooms wanted (pks are handed out in
+    /// sequence, so active rooms spread evenly over `pk % ACTIVE_SHARDS`), all in parallel; only
+    /// a shard that runs dry before the merge is done is asked again (in parallel with any other
+    /// dry one, for twice as many). So a page reads about `skip + limit + 1` index items, not
+    /// `ACTIVE_SHARDS` times that, and the index holds only active rooms: no inactive room is
+    /// ever read.
     pub async fn list_active_rooms(&self, after: Option<u64>, skip: u64, limit: u64) -> Result<RoomPage, StoreError> {
-        let mut start: Option<Item> = after.map(|pk| {
-            Item::from([
-                (KEY.to_owned(), s(room_id(pk))),
-                ("pk".to_owned(), n(pk)),
-                ("active_shard".to_owned(), s(ACTIVE_SHARD)),
-            ])
-        });
         // One more tells whether a next page exists. Saturating: the handler bounds both, the
         // store does not trust that.
         let wanted = skip.saturating_add(limit).saturating_add(1);
-        let mut seen: Vec<Room> = Vec::new();
-        let mut passed = 0u64;
-        loop {
-            let remaining = wanted - passed - seen.len() as u64;
-            let out = self
-                .client
-                .query()
-                .table_name(&self.tables.rooms)
-                .index_name(ACTIVE_INDEX)
-                .key_condition_expression("active_shard = :s")
-                .expression_attribute_values(":s", s(ACTIVE_SHARD))
-                .set_exclusive_start_key(start.take())
-                .limit(i32::try_from(remaining.min(1000)).unwrap_or(1000))
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items() {
-                if passed < skip {
-                    passed += 1;
-                } else {
-                    seen.push(Room::try_from(item)?);
+        let mut shards: Vec<ShardReader> = (0..ACTIVE_SHARDS).map(ShardReader::new).collect();
+        // An even share and a little more for the unevenness of a few deleted or inactive rooms.
+        let mut chunk = wanted.div_ceil(ACTIVE_SHARDS).saturating_add(8);
+        let mut merged: Vec<Room> = Vec::new();
+        while (merged.len() as u64) < wanted {
+            // The smallest pk not merged yet is the smallest head only once every shard that may
+            // hold more has a head: refill the dry ones first.
+            let dry: Vec<usize> = (0..shards.len()).filter(|i| shards[*i].is_dry()).collect();
+            if !dry.is_empty() {
+                let ask = chunk.min(wanted - merged.len() as u64).clamp(1, 1000);
+                let reads = dry.iter().map(|i| self.query_shard(&shards[*i], after, ask));
+                for (i, (rooms, start)) in dry.iter().zip(futures_util::future::try_join_all(reads).await?) {
+                    shards[*i].refill(rooms, start);
                 }
+                chunk = chunk.saturating_mul(2);
+                continue;
             }
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() || passed + seen.len() as u64 >= wanted {
-                break;
-            }
+            let next = (0..shards.len()).filter_map(|i| shards[i].head().map(|pk| (pk, i))).min();
+            let Some((_, i)) = next else { break };
+            merged.extend(shards[i].buffer.pop_front());
         }
-        let next = if seen.len() as u64 > limit {
-            seen.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            seen.last().map(|r| r.pk)
+        let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut rooms: Vec<Room> = merged.into_iter().skip(skip).collect();
+        let next = if rooms.len() > limit {
+            rooms.truncate(limit);
+            rooms.last().map(|r| r.pk)
         } else {
             None
         };
-        Ok(RoomPage { rooms: seen, next })
+        Ok(RoomPage { rooms, next })
+    }
+
+    /// The next (at most) `limit` active rooms of one index shard with a pk above `after`, in
+    /// pk order, in one Query; and where the shard continues, if it does.
+    async fn query_shard(
+        &self,
+        shard: &ShardReader,
+        after: Option<u64>,
+        limit: u64,
+    ) -> Result<(Vec<Room>, Option<Item>), StoreError> {
+        let mut values = Item::from([(":s".to_owned(), s(shard.shard.to_string()))]);
+        let condition = match after {
+            Some(pk) => {
+                values.insert(":after".to_owned(), n(pk));
+                "active_shard = :s AND pk > :after"
+            }
+            None => "active_shard = :s",
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.rooms)
+            .index_name(ACTIVE_INDEX)
+            .key_condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .set_exclusive_start_key(shard.start.clone())
+            .limit(i32::try_from(limit).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let rooms = out.items().iter().map(Room::try_from).collect::<Result<_, _>>()?;
+        Ok((rooms, out.last_evaluated_key().cloned()))
+    }
+}
+
+/// One index shard during a merge: the rooms read but not merged yet, and where it continues.
+struct ShardReader {
+    shard: u64,
+    buffer: std::collections::VecDeque<Room>,
+    start: Option<Item>,
+    /// No more rooms after the buffer.
+    done: bool,
+}
+
+impl ShardReader {
+    fn new(shard: u64) -> Self {
+        ShardReader { shard, buffer: Default::default(), start: None, done: false }
+    }
+
+    fn is_dry(&self) -> bool {
+        self.buffer.is_empty() && !self.done
+    }
+
+    fn head(&self) -> Option<u64> {
+        self.buffer.front().map(|r| r.pk)
+    }
+
+    fn refill(&mut self, rooms: Vec<Room>, start: Option<Item>) {
+        self.buffer.extend(rooms);
+        self.done = start.is_none();
+        self.start = start;
     }
 }
 
