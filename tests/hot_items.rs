@@ -18,14 +18,15 @@ use shared::metrics::{Metric, Metrics, Sink};
 use shared::{Config, Context};
 
 const ROOMS: usize = 100;
-/// Conflict retries allowed for the whole burst: 3 per creation on average, and none may give
-/// up. Measured on DynamoDB Local behind the proxy (2 shared vCPUs): with the one
+/// Conflict retries allowed for the whole burst: 4 per creation on average, and none may give
+/// up. A loose bound on purpose (the count grows with the machine's load); what fails
+/// deterministically on a hot item is [`FAN_IN_BOUND`]. Measured on DynamoDB Local behind the proxy (2 shared vCPUs): with the one
 /// `stats#active_rooms` item every creation wrote, 357-438 retries and 1-10 creations given up
 /// (409 after 12 attempts); with 16 count shards, 5-219 retries over 10 runs (the more loaded
 /// the machine, the more) and none given up. What is left is 100 transactions in flight at the
 /// same instant over 16 items (about 6 per item, each holding it for a local round trip under
 /// load); deployed, a transaction holds its items for ~10-25 ms.
-const CONFLICT_BOUND: u64 = 3 * ROOMS as u64;
+const CONFLICT_BOUND: u64 = 4 * ROOMS as u64;
 /// No item may be in more of the burst's transactions than its share of the count shards.
 const FAN_IN_BOUND: usize = ROOMS.div_ceil(shared::store::rooms::ACTIVE_SHARDS as usize);
 
