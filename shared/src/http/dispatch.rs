@@ -56,6 +56,7 @@ pub async fn respond(ctx: &Context, function: Function, req: Request) -> Respons
         Function::SnsLogin => Box::pin(respond_as::<h::SnsLogin>(ctx, req)),
         Function::PhoneBind => Box::pin(respond_as::<h::PhoneBind>(ctx, req)),
         Function::PasswordReset => Box::pin(respond_as::<h::PasswordReset>(ctx, req)),
+        #[cfg(feature = "sns-providers")]
         Function::AccountDelete => Box::pin(respond_as::<h::AccountDelete>(ctx, req)),
         Function::TokenRefresh => Box::pin(respond_as::<h::TokenRefresh>(ctx, req)),
         // Built without the SNS or provider client: this process does not serve that function.
