@@ -31,7 +31,10 @@ pub fn service<E: Endpoints>(
     let ctx = Arc::new(ctx);
     service_fn(move |req: Request| {
         let ctx = Arc::clone(&ctx);
-        async move { Ok(respond_as::<E>(&ctx, req).await) }
+        // Boxed: unboxed, the layout of some functions' futures (login, user_info...) nests
+        // deeper than rustc's query depth limit when the crate is built alone, as `sam build`
+        // and `make bench` build it. One allocation per request.
+        async move { Ok(Box::pin(respond_as::<E>(&ctx, req)).await) }
     })
 }
 
