@@ -170,7 +170,17 @@ impl Bench {
                 replay::event("phone_login", &Live::default()).await
             }
             "sns_login" => replay::event("sns_login", &Live::default()).await,
-            other => panic!("no bench request for {other}"),
+            "token_refresh" => {
+                // Each refresh token is used up by its request: a fresh login per request.
+                let login = self.local(Function::Login, &replay::event("login", &Live::default()).await).await;
+                let refresh = login["refresh_token"].as_str().unwrap_or_else(|| panic!("login: {login}"));
+                replay::event("token_refresh", &Live { refresh: refresh.to_owned(), ..Live::default() }).await
+            }
+            // Not yet given a succeeding request of their own (a captcha per request, or an
+            // account to delete): the sample event as it is, whatever it answers (the statuses
+            // column says). Init and size do not depend on it.
+            other => std::fs::read_to_string(replay::events_dir().join(format!("{other}.json")))
+                .unwrap_or_else(|e| panic!("no bench request for {other}: {e}")),
         }
     }
 

@@ -55,7 +55,7 @@ pub fn dynamodb(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Config {
 }
 
 /// DynamoDB's deadlines (also Secrets Manager's): the numbers above.
-fn store_timeouts() -> TimeoutConfig {
+pub(crate) fn store_timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(DYNAMODB_CONNECT)
         .operation_attempt_timeout(DYNAMODB_ATTEMPT)
@@ -63,7 +63,7 @@ fn store_timeouts() -> TimeoutConfig {
         .build()
 }
 
-fn store_retries() -> RetryConfig {
+pub(crate) fn store_retries() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(DYNAMODB_ATTEMPTS)
         .with_initial_backoff(DYNAMODB_BACKOFF_INITIAL)

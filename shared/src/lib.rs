@@ -17,6 +17,7 @@ pub mod handlers;
 pub mod http;
 pub mod metrics;
 pub mod phone;
+pub mod sdk;
 pub mod secrets;
 #[cfg(feature = "sms")]
 pub mod sms;

@@ -8,6 +8,9 @@
 //! README "Trusted roots" says how to add one.
 
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 /// A root certificate compiled into every binary that calls out.
 pub struct Root {
@@ -81,16 +84,36 @@ pub const PROVIDER_ROOTS: &[Root] = &[
 
 /// The AWS SDK's HTTP client: rustls on ring, trusting [`AWS_ROOTS`] only. Plain `http://`
 /// endpoints (DynamoDB Local, moto) work through it too.
-pub fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+pub fn aws_http_client() -> SharedHttpClient {
     let mut store = TrustStore::empty();
     for root in AWS_ROOTS {
         store.add_pem_certificate(root.pem.as_bytes());
     }
     let context = TlsContext::builder().with_trust_store(store).build().expect("a trust store of PEM roots builds");
-    aws_smithy_http_client::Builder::new()
+    let client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(context)
-        .build_https()
+        .build_https();
+    SharedHttpClient::new(ConnectorOnFirstUse(client))
+}
+
+/// The SDK's client, minus the TLS connector it builds and throws away at every SDK client's
+/// construction: aws-smithy-http-client's `validate_base_client_config` builds one "so that
+/// native certs load at client initialization time", then drops it; the first request builds
+/// (and caches) the connector it uses whatever happened before. With the roots compiled in
+/// there is nothing to load early, and each SDK client built at Init (DynamoDB, SNS, Secrets
+/// Manager) saved the rustls config it paid for: README "Size and cold start".
+#[derive(Debug)]
+struct ConnectorOnFirstUse(SharedHttpClient);
+
+impl HttpClient for ConnectorOnFirstUse {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// What every SDK client of a process is built from: the environment (region, credentials,

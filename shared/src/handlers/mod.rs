@@ -2,6 +2,7 @@
 //! validation comes first (no store round trip for bad input), then authentication, then the
 //! store.
 
+#[cfg(feature = "sns-providers")]
 pub mod account_delete;
 pub mod login;
 pub mod logout;
@@ -64,7 +65,7 @@ endpoints!(PhoneLogin { PhoneLogin => phone_login::handle });
 endpoints!(#[cfg(feature = "sns-providers")] SnsLogin { SnsLogin => sns_login::handle });
 endpoints!(PhoneBind { PhoneBind => phone_bind::handle });
 endpoints!(PasswordReset { PasswordReset => password_reset::handle });
-endpoints!(AccountDelete { AccountDelete => account_delete::handle });
+endpoints!(#[cfg(feature = "sns-providers")] AccountDelete { AccountDelete => account_delete::handle });
 endpoints!(TokenRefresh { TokenRefresh => token_refresh::handle });
 
 /// The answer of an endpoint that returns an account with the caller's own token (endpoints

@@ -31,7 +31,10 @@ pub fn service<E: Endpoints>(
     let ctx = Arc::new(ctx);
     service_fn(move |req: Request| {
         let ctx = Arc::clone(&ctx);
-        async move { Ok(respond_as::<E>(&ctx, req).await) }
+        // Boxed: unboxed, the layout of some functions' futures (login, user_info...) nests
+        // deeper than rustc's query depth limit when the crate is built alone, as `sam build`
+        // and `make bench` build it. One allocation per request.
+        async move { Ok(Box::pin(respond_as::<E>(&ctx, req)).await) }
     })
 }
 
@@ -56,6 +59,7 @@ pub async fn respond(ctx: &Context, function: Function, req: Request) -> Respons
         Function::SnsLogin => Box::pin(respond_as::<h::SnsLogin>(ctx, req)),
         Function::PhoneBind => Box::pin(respond_as::<h::PhoneBind>(ctx, req)),
         Function::PasswordReset => Box::pin(respond_as::<h::PasswordReset>(ctx, req)),
+        #[cfg(feature = "sns-providers")]
         Function::AccountDelete => Box::pin(respond_as::<h::AccountDelete>(ctx, req)),
         Function::TokenRefresh => Box::pin(respond_as::<h::TokenRefresh>(ctx, req)),
         // Built without the SNS or provider client: this process does not serve that function.
