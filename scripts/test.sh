@@ -15,8 +15,15 @@ scripts/stack.sh install-sam
 .venv-sam/bin/sam validate --lint --template-file template.yaml
 .venv-sam/bin/openapi-spec-validator openapi.yaml
 
-# The function binaries tests/lambda_rie.rs runs (cargo test does not build other crates' bins).
+# The local server and the reference binaries, then every function crate built alone, as `sam
+# build` builds it (CodeUri: functions/<name>): its own features only, so a handler that needs a
+# feature its crate lacks, or a future too deep for rustc built alone, fails here and not at
+# deploy time. These alone-built binaries are what tests/lambda_rie.rs runs (cargo test does not
+# build other crates' bins).
 cargo build --locked --workspace --bins
+for manifest in functions/*/Cargo.toml; do
+  cargo build --locked --manifest-path "$manifest"
+done
 AWS_LAMBDA_RIE="$(scripts/stack.sh rie-path)"
 export AWS_LAMBDA_RIE
 

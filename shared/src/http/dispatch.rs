@@ -118,7 +118,10 @@ async fn handle<E: Endpoints>(ctx: &Context, route: &'static Route, req: Request
     }
     let result = match route.handler {
         Handler::Options => handlers::options::handle(&req),
-        handler => E::call(ctx, handler, req).await,
+        // Boxed: a handler's future nests the store's and the SDK's, and unboxed the whole
+        // request's layout exceeds rustc's query depth limit when a function crate is built
+        // alone (register did, as `sam build` builds it; scripts/test.sh builds each alone).
+        handler => Box::pin(E::call(ctx, handler, req)).await,
     };
     crate::metrics::count_outcome(route.handler, &result);
     result
