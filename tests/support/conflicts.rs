@@ -9,8 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::stand_in::{read_raw, RawRequest};
 
 pub struct ConflictProxy {
     pub url: String,
@@ -47,7 +49,7 @@ impl ConflictProxy {
 
 /// One request per connection (the answer says `Connection: close`).
 async fn serve(mut stream: TcpStream, upstream: String, http: reqwest::Client, locks: Locks, written: Written) {
-    let Some((path, headers, body)) = read(&mut stream).await else { return };
+    let Some(RawRequest { target: path, headers, body, .. }) = read_raw(&mut stream).await else { return };
     let target = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.as_str());
     let keys = if target == Some("DynamoDB_20120810.TransactWriteItems") { item_keys(&body) } else { Vec::new() };
     let conflict = {
@@ -111,39 +113,6 @@ fn item_keys(body: &[u8]) -> Vec<String> {
             format!("{}/{}", op["TableName"].as_str().unwrap_or_default(), key)
         })
         .collect()
-}
-
-async fn read(stream: &mut TcpStream) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let header_end = loop {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..header_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let path = lines.next()?.split(' ').nth(1)?.to_owned();
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < header_end + length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Some((path, headers, buf[header_end..header_end + length].to_vec()))
 }
 
 async fn respond(stream: &mut TcpStream, status: u16, body: &[u8]) {

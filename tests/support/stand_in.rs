@@ -249,10 +249,19 @@ fn reply(state: &State, req: &Received, other_spelling: bool) -> (u16, &'static 
     }
 }
 
-/// Request line, headers, and a Content-Length body; query and form parameters merged.
-pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Received> {
+/// One HTTP/1.1 request as the stand-ins need it: the request line, the headers and a
+/// Content-Length body (the SDK and reqwest always send a length; no chunked bodies here).
+pub(crate) struct RawRequest {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Reads one request; `None` when the peer closes first or sends over 64 KiB of headers.
+pub(crate) async fn read_raw(stream: &mut TcpStream) -> Option<RawRequest> {
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
+    let mut chunk = [0u8; 8192];
     let header_end = loop {
         let n = stream.read(&mut chunk).await.ok()?;
         if n == 0 {
@@ -271,10 +280,12 @@ pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Received> {
     let mut request_line = lines.next()?.split(' ');
     let method = request_line.next()?.to_owned();
     let target = request_line.next()?.to_owned();
-    let length: usize = lines
-        .filter_map(|l| l.split_once(':'))
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
+    let length: usize = headers
+        .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse().ok())
+        .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
     while buf.len() < header_end + length {
         let n = stream.read(&mut chunk).await.ok()?;
@@ -283,8 +294,14 @@ pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Received> {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    Some(RawRequest { method, target, headers, body: buf[header_end..header_end + length].to_vec() })
+}
+
+/// The request with its query and form parameters merged.
+pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Received> {
+    let raw = read_raw(stream).await?;
+    let (path, query) = raw.target.split_once('?').unwrap_or((&raw.target, ""));
     let mut params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-    params.extend(form_urlencoded::parse(&buf[header_end..header_end + length]).into_owned());
-    Some(Received { method, path: path.to_owned(), params })
+    params.extend(form_urlencoded::parse(&raw.body).into_owned());
+    Some(Received { method: raw.method, path: path.to_owned(), params })
 }
