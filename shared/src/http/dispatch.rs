@@ -31,10 +31,7 @@ pub fn service<E: Endpoints>(
     let ctx = Arc::new(ctx);
     service_fn(move |req: Request| {
         let ctx = Arc::clone(&ctx);
-        // Boxed: unboxed, the layout of some functions' futures (login, user_info...) nests
-        // deeper than rustc's query depth limit when the crate is built alone, as `sam build`
-        // and `make bench` build it. One allocation per request.
-        async move { Ok(Box::pin(respond_as::<E>(&ctx, req)).await) }
+        async move { Ok(respond_as::<E>(&ctx, req).await) }
     })
 }
 
@@ -120,7 +117,8 @@ async fn handle<E: Endpoints>(ctx: &Context, route: &'static Route, req: Request
         Handler::Options => handlers::options::handle(&req),
         // Boxed: a handler's future nests the store's and the SDK's, and unboxed the whole
         // request's layout exceeds rustc's query depth limit when a function crate is built
-        // alone (register did, as `sam build` builds it; scripts/test.sh builds each alone).
+        // alone, as `sam build` builds it (login, register, user_info... did; scripts/test.sh
+        // builds each alone). Here, once, it covers every function: one allocation per request.
         handler => Box::pin(E::call(ctx, handler, req)).await,
     };
     crate::metrics::count_outcome(route.handler, &result);
