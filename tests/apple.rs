@@ -16,10 +16,19 @@ async fn start() -> (TestApi, AppleStandIn) {
 }
 
 async fn start_with(tweak: impl FnOnce(&mut shared::Config)) -> (TestApi, AppleStandIn) {
+    start_configured(|_, c| tweak(c)).await
+}
+
+/// With the team's credentials too: authorization codes are exchanged, tokens revoked.
+async fn start_with_credentials() -> (TestApi, AppleStandIn) {
+    start_configured(AppleStandIn::configure_credentials).await
+}
+
+async fn start_configured(tweak: impl FnOnce(&AppleStandIn, &mut shared::Config)) -> (TestApi, AppleStandIn) {
     let apple = AppleStandIn::start().await;
     let api = TestApi::with_config(|c| {
         apple.configure(c);
-        tweak(c);
+        tweak(&apple, c);
     })
     .await;
     (api, apple)
@@ -164,12 +173,7 @@ async fn without_configured_client_ids_apple_sign_in_is_refused() {
 
 #[tokio::test]
 async fn the_authorization_code_is_exchanged_and_its_refresh_token_revoked_once_at_deletion() {
-    let apple = AppleStandIn::start().await;
-    let api = TestApi::with_config(|c| {
-        apple.configure(c);
-        apple.configure_credentials(c);
-    })
-    .await;
+    let (api, apple) = start_with_credentials().await;
     let sub = apple_sub();
     let mut b = body(&sub, &keys()[0].sign(&claims(&sub)));
     b["authorization_code"] = GOOD_CODE.into();
@@ -201,12 +205,7 @@ async fn the_authorization_code_is_exchanged_and_its_refresh_token_revoked_once_
 #[tokio::test]
 async fn a_refused_code_or_missing_credentials_store_nothing_and_the_sign_in_stands() {
     // Credentials configured, code refused by Apple.
-    let apple = AppleStandIn::start().await;
-    let api = TestApi::with_config(|c| {
-        apple.configure(c);
-        apple.configure_credentials(c);
-    })
-    .await;
+    let (api, apple) = start_with_credentials().await;
     let sub = apple_sub();
     let mut b = body(&sub, &keys()[0].sign(&claims(&sub)));
     b["authorization_code"] = "c_expired_or_used".into();
