@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PORT ?= 3000
 
-.PHONY: run test bench load install stack-stop fmt lint lambda-build
+.PHONY: run test bench load install stack-stop fmt lint lambda-build check-roots
 
 ## Start DynamoDB Local (data kept in .local/dynamodb) + moto, create tables, serve on 127.0.0.1:$(PORT).
 run:
@@ -38,3 +38,8 @@ bench:
 ## Load: LOAD_USERS virtual users (64) for LOAD_SECONDS (30), then the invariants; prints only.
 load:
 	scripts/load.sh
+
+## From a machine on the internet, before a deploy: do the providers' hosts (Apple, WeChat, QQ,
+## Weibo) still chain to the roots compiled into the functions? (docs/security.md)
+check-roots:
+	scripts/check-roots.sh

@@ -5,7 +5,7 @@
 use crate::auth::session::{self, Issued};
 use crate::domain::User;
 use crate::store::{Claim, ClaimKind, LinkedWrite, StoreError};
-use crate::validate::USERNAME_MAX;
+use crate::validate::{Username, USERNAME_MAX};
 use crate::{clock, ApiError, Context};
 
 /// The wished username, then this many variants of it, before giving up on a collision streak
@@ -51,7 +51,8 @@ pub async fn login_with_claim(
     let mut user = User { pk, roomid, date_joined: clock::now_rfc3339_micros(), username: wish.clone(), ..draft };
     let issued = session::start(ctx, pk, user.token_epoch)?;
     for attempt in 0..=USERNAME_VARIANTS {
-        match ctx.store.create_user(&user, None, std::slice::from_ref(claim), &issued.grant, linked).await {
+        let claims = [claim.clone(), Claim::lookalike(&Username::of_record(&user.username))];
+        match ctx.store.create_user(&user, None, &claims, &issued.grant, linked).await {
             Ok(()) => return Ok(IdentityLogin { user, issued, created: true }),
             Err(StoreError::Taken(ClaimKind::Username)) => user.username = username_variant(&wish, pk, attempt)?,
             Err(StoreError::Taken(_)) => {

@@ -58,8 +58,34 @@ pub const AWS_ROOTS: &[Root] = &[
 
 /// The third-party login providers: api.weixin.qq.com and graph.qq.com (Tencent) chain to
 /// DigiCert Global Root CA, moving to DigiCert Global Root G2 since 2024 (Tencent's notice);
-/// api.weibo.com to GlobalSign (Root CA, Root CA - R3).
+/// api.weibo.com to GlobalSign (Root CA, Root CA - R3). appleid.apple.com (Sign in with Apple)
+/// has chained to DigiCert (Global Root G2 for RSA, G3 for ECC, High Assurance EV before), and
+/// Apple moved other services (APNs, 2025) to Sectigo's USERTrust roots: all of them are here,
+/// because a missing one turns every deployed Apple call into a 502 while one more root among
+/// nine costs nothing. No machine of this project reaches those hosts, so the chains cannot be
+/// checked in `make test`: `make check-roots` checks them from a machine on the internet
+/// (scripts/check-roots.sh; docs/security.md "Trusted roots").
 pub const PROVIDER_ROOTS: &[Root] = &[
+    root!(
+        "DigiCert Global Root G3",
+        "digicert-global-root-g3.pem",
+        "31ad6648f8104138c738f39ea4320133393e3a18cc02296ef97c2ac9ef6731d0"
+    ),
+    root!(
+        "DigiCert High Assurance EV Root CA",
+        "digicert-high-assurance-ev-root-ca.pem",
+        "7431e5f4c3c1ce4690774f0b61e05440883ba9a01ed00ba6abd7806ed3b118cf"
+    ),
+    root!(
+        "USERTrust RSA Certification Authority",
+        "usertrust-rsa-certification-authority.pem",
+        "e793c9b02fd8aa13e21c31228accb08119643b749c898964b1746d46c3d4cbd2"
+    ),
+    root!(
+        "USERTrust ECC Certification Authority",
+        "usertrust-ecc-certification-authority.pem",
+        "4ff460d54b9c86dabfbcfc5712e0400d2bed3fbc4d4fbdaa86e06adcd2a9ad7a"
+    ),
     root!(
         "DigiCert Global Root CA",
         "digicert-global-root-ca.pem",

@@ -112,6 +112,13 @@ impl Username {
     pub fn into_string(self) -> String {
         self.0
     }
+
+    /// UTS #39's skeleton: two names that a reader cannot tell apart (`bill`, `bi11`, `biII`;
+    /// Latin `paypal` and Cyrillic `раураl`) have the same one. Case is kept where it is not
+    /// confusable (`Alice` and `alice` stay two names, as usernames are case-sensitive).
+    pub fn skeleton(&self) -> String {
+        unicode_security::skeleton(&self.0).collect()
+    }
 }
 
 impl AsRef<str> for Username {
@@ -143,11 +150,41 @@ pub fn username_key(fields: &Fields, field: &'static str) -> Result<Username, Ap
 
 pub fn check_username(field: &'static str, name: &str) -> Result<(), ApiError> {
     check_no_format_chars(field, name)?;
-    if name.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)) {
+    if !name.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)) {
+        return Err(ApiError::invalid(field, "只能包含字母、数字和 @ . + - _"));
+    }
+    check_single_script(field, name)
+}
+
+/// UTS #39 "Highly Restrictive": one script, or Latin with the scripts written beside it in
+/// Chinese, Japanese and Korean (Han, Bopomofo, Kana, Hangul), so `张三abc` and `たろう_1` are
+/// names and `аdmin` (a Cyrillic а among Latin letters) is not. A whole-script look-alike
+/// passes this and is caught by its skeleton's claim instead (store `Claim::lookalike`).
+pub fn check_single_script(field: &'static str, name: &str) -> Result<(), ApiError> {
+    use unicode_security::{RestrictionLevel, RestrictionLevelDetection};
+    // The level of the letters and digits: `@ . + - _` are not identifier characters in UTS #39
+    // and would make every such name "unrestricted".
+    let letters: String = name.chars().filter(|c| c.is_alphanumeric()).collect();
+    if letters.as_str().detect_restriction_level() <= RestrictionLevel::HighlyRestrictive {
         Ok(())
     } else {
-        Err(ApiError::invalid(field, "只能包含字母、数字和 @ . + - _"))
+        Err(ApiError::invalid(field, "不能混用多种文字（可与汉字、假名、谚文搭配拉丁字母）"))
     }
+}
+
+/// A room alias, NFKC-normalised like a username (so `１２６２` is `1262`, and a fullwidth copy
+/// of a taken alias is taken), without surrounding blanks or format characters.
+pub fn room_alias(fields: &Fields, field: &'static str, max_chars: usize) -> Result<String, ApiError> {
+    let raw = fields.required_text(field, max_chars)?;
+    let alias: String = raw.nfkc().collect();
+    if alias.chars().count() > max_chars {
+        return Err(ApiError::invalid(field, format!("长度不能超过 {max_chars} 个字符")));
+    }
+    if alias.trim() != alias {
+        return Err(ApiError::invalid(field, "首尾不能有空白"));
+    }
+    check_no_format_chars(field, &alias)?;
+    Ok(alias)
 }
 
 /// Unicode format characters (category Cf: zero-width space and joiners, bidirectional
@@ -499,6 +536,42 @@ mod tests {
         assert_eq!(username_key(&f, "u").unwrap().as_str(), "a b", "looked up, never found");
         assert_eq!(username(&f, "ok").unwrap().as_str(), "a.b+c-d_e@f");
         assert_eq!(refused(username_key(&f, "long")), "invalid_long");
+    }
+
+    #[test]
+    fn usernames_are_one_script_or_latin_beside_cjk() {
+        for ok in
+            ["alice", "a.b+c-d_e@f", "张三", "张三abc", "たろう_1", "タロウ太郎", "김철수kim", "иван", "ελένη", "bob1"]
+        {
+            check_username("u", ok).unwrap_or_else(|e| panic!("{ok}: {e:?}"));
+        }
+        // A Cyrillic а, о or е among Latin letters; Greek beside Latin; Cyrillic beside Han.
+        for mixed in ["\u{430}dmin", "g\u{43e}\u{43e}gle", "p\u{3b1}ypal", "张三\u{430}"] {
+            assert_eq!(refused(check_username("u", mixed)), "invalid_u", "{mixed}");
+        }
+    }
+
+    #[test]
+    fn look_alike_names_share_a_skeleton_and_different_names_do_not() {
+        let skeleton = |name: &str| Username(name.to_owned()).skeleton();
+        assert_eq!(skeleton("bill"), skeleton("bi11"));
+        assert_eq!(skeleton("bill"), skeleton("biII"));
+        assert_eq!(skeleton("modern"), skeleton("rnodern"));
+        // Latin `paypal` and the same letters in Cyrillic (р а у р а l).
+        assert_eq!(skeleton("paypal"), skeleton("\u{440}\u{430}\u{443}\u{440}\u{430}l"));
+        assert_ne!(skeleton("alice"), skeleton("Alice"), "usernames stay case-sensitive");
+        assert_ne!(skeleton("bob"), skeleton("rob"));
+        assert_ne!(skeleton("张三"), skeleton("张四"));
+    }
+
+    #[test]
+    fn room_aliases_are_nfkc_without_blanks_or_format_characters() {
+        let f = fields(
+            serde_json::json!({"full": "\u{ff11}\u{ff12}\u{ff16}\u{ff12}", "blank": " 1262", "zw": "12\u{200b}62"}),
+        );
+        assert_eq!(room_alias(&f, "full", 64).unwrap(), "1262");
+        assert_eq!(refused(room_alias(&f, "blank", 64)), "invalid_blank");
+        assert_eq!(refused(room_alias(&f, "zw", 64)), "invalid_zw");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! - `lockout#<name>`: login failure counts (see lockout.rs);
 //! - `sns#<login_type>#<snsid>`, `phone#<e164>`: claims that link a third-party identity or a
 //!   verified phone to one account;
+//! - `lookalike#<skeleton>`: the UTS #39 skeleton of a username chosen here, so that no other
+//!   name that looks the same can be taken;
 //! - `apple#<pk>`: the Sign in with Apple refresh token of an account, kept only so that
 //!   deleting the account can revoke it at Apple;
 //! - `counter#...`: atomic counters (see counters.rs).
@@ -38,6 +40,12 @@ pub(crate) fn claim_id(username: &str) -> String {
     format!("username#{username}")
 }
 
+const LOOKALIKE_CLAIM: &str = "lookalike#";
+
+fn lookalike_id(username: &Username) -> String {
+    format!("{LOOKALIKE_CLAIM}{}", username.skeleton())
+}
+
 /// A uniqueness claim, beside the username's, that a new account takes in the same transaction
 /// that creates it, so that exactly one account ever owns the claimed identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +64,13 @@ impl Claim {
     /// A phone verified by SMS (never one merely typed into a profile).
     pub fn phone(phone: &Phone) -> Self {
         Claim { id: format!("{PHONE_CLAIM}{}", phone.e164), kind: ClaimKind::Phone }
+    }
+
+    /// The skeleton of a username chosen here: a name that looks like a taken one is taken
+    /// (UTS #39). Taken by every account created or renamed through the API; an import keeps
+    /// legacy names that only look alike, since refusing one would lose an account.
+    pub fn lookalike(username: &Username) -> Self {
+        Claim { id: lookalike_id(username), kind: ClaimKind::Username }
     }
 
     pub fn id(&self) -> &str {
@@ -237,15 +252,36 @@ impl Store {
     /// uniqueness claim in the same transaction: the old name is released exactly when the
     /// new one is taken.
     pub async fn save_user(&self, user: &User, old_username: &str) -> Result<User, StoreError> {
-        let mut items = Vec::with_capacity(3);
-        items.push(self.put_user_versioned(user)?);
-        if user.username != old_username {
+        let renamed = user.username != old_username;
+        let mut record = user.clone();
+        // A new name takes its look-alike claim, released by the old name if that held one.
+        let mut lookalike_moves = (None, None);
+        if renamed {
+            let new_lookalike = Claim::lookalike(&Username::of_record(&user.username));
+            let old_lookalike = lookalike_id(&Username::of_record(old_username));
+            let holds_old = record.claims.contains(&old_lookalike);
+            if !(holds_old && new_lookalike.id == old_lookalike) {
+                if holds_old {
+                    record.claims.retain(|id| id != &old_lookalike);
+                    lookalike_moves.0 = Some(old_lookalike);
+                }
+                record.claims.push(new_lookalike.id.clone());
+                lookalike_moves.1 = Some(new_lookalike);
+            }
+        }
+
+        let mut items = Vec::with_capacity(5);
+        items.push(self.put_user_versioned(&record)?);
+        // The items whose failed condition means the new name (or its look-alike) is taken.
+        let mut name_items = Vec::new();
+        if renamed {
             let mut creds =
                 self.get_credentials(&Username::of_record(old_username)).await?.ok_or(StoreError::Contended)?;
             if creds.user_pk != user.pk {
                 return Err(StoreError::Contended);
             }
             creds.username = user.username.clone();
+            name_items.push(items.len());
             items.push(self.put_new(&self.tables.users, creds.to_item())?);
             let delete = Delete::builder()
                 .table_name(&self.tables.users)
@@ -255,12 +291,19 @@ impl Store {
                 .build()
                 .map_err(build_err)?;
             items.push(TransactWriteItem::builder().delete(delete).build());
+            if let Some(old) = &lookalike_moves.0 {
+                items.push(self.claim_release(old, user.pk)?);
+            }
+            if let Some(new) = &lookalike_moves.1 {
+                name_items.push(items.len());
+                items.push(self.put_new(&self.tables.users, new.to_item(user.pk))?);
+            }
         }
         let outcome =
             if items.len() == 1 { self.put_alone(items.remove(0)).await? } else { self.transact(items).await? };
         match outcome {
-            Ok(()) => Ok(User { version: user.version + 1, ..user.clone() }),
-            Err(r) if r.index == 1 => Err(StoreError::Taken(ClaimKind::Username)),
+            Ok(()) => Ok(User { version: record.version + 1, ..record }),
+            Err(r) if name_items.contains(&r.index) => Err(StoreError::Taken(ClaimKind::Username)),
             Err(_) => Err(StoreError::Contended),
         }
     }
