@@ -20,13 +20,14 @@ async fn api() -> TestApi {
     TestApi::with_config(quick).await
 }
 
-async fn code_for(api: &TestApi, e164: &str) -> String {
-    api.post("/phonelogin/", json!({"phone": e164})).await.assert_success(200);
+/// A code sent for `purpose` (login, reset, bind, delete): each endpoint takes only its own.
+async fn code_for(api: &TestApi, e164: &str, purpose: &str) -> String {
+    api.post("/phonelogin/", json!({"phone": e164, "purpose": purpose})).await.assert_success(200);
     latest_code(e164).await
 }
 
 async fn phone_login(api: &TestApi, e164: &str) -> Answer {
-    let code = code_for(api, e164).await;
+    let code = code_for(api, e164, "login").await;
     api.get(&format!("/phonelogin/?phone={}&captcha={code}", e164.replace('+', "%2B"))).await
 }
 
@@ -171,7 +172,7 @@ async fn a_wechat_account_binds_a_phone_then_sms_login_lands_in_it() {
     sns.assert_success(201);
     let (pk, token) = (sns.str("pk").to_owned(), sns.str("token").to_owned());
     let (national, e164) = unique_phone();
-    let code = code_for(&api, &e164).await;
+    let code = code_for(&api, &e164, "bind").await;
     let bound =
         api.put(&format!("/users/phone/{pk}"), json!({"token": token, "phone": national, "captcha": code})).await;
     bound.assert_success(200);
@@ -195,7 +196,7 @@ async fn binding_a_phone_another_account_holds_is_409_changes_nothing_and_keeps_
     holder.assert_success(200);
     let other = api.register(&unique("other")).await;
     let (pk, token) = (other["pk"].as_str().unwrap(), other["token"].as_str().unwrap());
-    let code = code_for(&api, &e164).await;
+    let code = code_for(&api, &e164, "bind").await;
 
     let before = api.all_items().await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -214,10 +215,12 @@ async fn binding_a_phone_another_account_holds_is_409_changes_nothing_and_keeps_
         "both accounts unchanged, the code not used"
     );
     assert_ne!(before, before_taken, "the wrong try was counted");
-    // The code still works for its owner.
-    let login = api.get(&format!("/phonelogin/?phone={}&captcha={code}", e164.replace('+', "%2B"))).await;
-    login.assert_success(200);
-    assert_eq!(login.body["pk"], holder.body["pk"]);
+    // The code still works, for the phone's own account: it was not used up by the 409.
+    let holder_pk = holder.str("pk");
+    let again = json!({"token": holder.str("token"), "phone": e164, "captcha": code});
+    let rebound = api.put(&format!("/users/phone/{holder_pk}/"), again).await;
+    rebound.assert_success(200);
+    assert_eq!(rebound.body["pk"], holder.body["pk"]);
 }
 
 #[tokio::test]
@@ -228,7 +231,7 @@ async fn rebinding_moves_the_phone_and_releases_the_old_one() {
     let (_, first) = unique_phone();
     let (_, second) = unique_phone();
     for phone in [&first, &second] {
-        let code = code_for(&api, phone).await;
+        let code = code_for(&api, phone, "bind").await;
         let a = api.put(&format!("/users/phone/{pk}/"), json!({"token": token, "phone": phone, "captcha": code})).await;
         a.assert_success(200);
         assert_eq!(a.body["phone"], phone.as_str());
@@ -257,7 +260,7 @@ async fn reset_sets_a_password_kills_old_tokens_and_lifts_a_lockout() {
     }
     api.post("/login/", json!({"username": username, "password": "new-password-1"})).await.assert_fail(429);
 
-    let code = code_for(&api, &e164).await;
+    let code = code_for(&api, &e164, "reset").await;
     let reset =
         api.post("/password/reset", json!({"phone": national, "captcha": code, "password": "new-password-1"})).await;
     reset.assert_success(200);
@@ -276,17 +279,19 @@ async fn reset_sets_a_password_kills_old_tokens_and_lifts_a_lockout() {
 }
 
 #[tokio::test]
-async fn reset_for_a_phone_no_account_holds_is_404_and_the_code_still_logs_in() {
+async fn reset_for_a_phone_no_account_holds_is_404_and_the_code_still_resets() {
     let api = api().await;
     let (_, e164) = unique_phone();
-    let code = code_for(&api, &e164).await;
+    let code = code_for(&api, &e164, "reset").await;
     let before = api.all_items().await;
-    let a = api.post("/password/reset/", json!({"phone": e164, "captcha": code, "password": "password-123"})).await;
+    let reset = json!({"phone": e164, "captcha": code, "password": "password-123"});
+    let a = api.post("/password/reset/", reset.clone()).await;
     a.assert_fail(404);
     assert_eq!(a.body["error"], "no_account");
     assert_eq!(ignoring_try_counts(before), ignoring_try_counts(api.all_items().await), "nothing but the try written");
-    let login = api.get(&format!("/phonelogin/?phone={}&captcha={code}", e164.replace('+', "%2B"))).await;
-    login.assert_success(200);
+    // Once an account holds the phone, the same reset code (not used up by the 404) resets it.
+    phone_login(&api, &e164).await.assert_success(200);
+    api.post("/password/reset/", reset).await.assert_success(200);
 }
 
 #[tokio::test]
@@ -296,7 +301,7 @@ async fn deletion_kills_tokens_releases_every_claim_and_removes_the_rooms() {
     let user = api.register(&name).await;
     let (pk, token) = (user["pk"].as_str().unwrap().to_owned(), user["token"].as_str().unwrap().to_owned());
     let (_, e164) = unique_phone();
-    let code = code_for(&api, &e164).await;
+    let code = code_for(&api, &e164, "bind").await;
     api.put(&format!("/users/phone/{pk}/"), json!({"token": token, "phone": e164, "captcha": code}))
         .await
         .assert_success(200);
@@ -371,7 +376,7 @@ async fn accounts_without_a_password_reauthenticate_by_captcha_or_a_fresh_token(
     let missing = delete(&api, pk, json!({"token": token})).await;
     missing.assert_fail(401);
     assert_eq!(missing.body["error"], "reauth_required");
-    let code = code_for(&api, &e164).await;
+    let code = code_for(&api, &e164, "delete").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     delete(&api, pk, json!({"token": token, "captcha": wrong})).await.assert_fail(401);
     get_user(&api, pk, token).await.assert_success(200);
@@ -625,4 +630,73 @@ fn ignoring_try_counts(items: Vec<String>) -> Vec<String> {
         .into_iter()
         .map(|item| if item.contains("captcha#") { drop_attr(drop_attr(item, "tries"), "budget_used") } else { item })
         .collect()
+}
+
+/// Issue 29 item 13: "send me the code you just got" must not hand over more than a login. A
+/// code is sent for one purpose (login when the app names none), the SMS says which, and every
+/// other endpoint refuses it as a wrong code; the code stays good for its own purpose.
+#[tokio::test]
+async fn a_code_works_only_for_the_purpose_it_was_sent_for() {
+    let api = api().await;
+    // A phone-only account: its verified phone is its only way in and its re-authentication.
+    let (_, e164) = unique_phone();
+    let first = phone_login(&api, &e164).await;
+    first.assert_success(200);
+    let (pk, token) = (first.str("pk").to_owned(), first.str("token").to_owned());
+    let query = |code: &str| format!("/phonelogin/?phone={}&captcha={code}", e164.replace('+', "%2B"));
+
+    // A code sent without a purpose is a login code: it resets nothing, binds nothing, deletes
+    // nothing (each a wrong code, 401 invalid_captcha, nothing changed) and still logs in.
+    api.post("/phonelogin/", json!({"phone": e164})).await.assert_success(200);
+    let login_code = latest_code(&e164).await;
+    assert_eq!(sms_for(&e164).await.last().unwrap(), &format!("您的登录验证码是{login_code}，5分钟内有效。"));
+    let before = api.all_items().await;
+    let reset = json!({"phone": e164, "captcha": login_code, "password": "attacker-pass-1"});
+    let refused = [
+        api.post("/password/reset/", reset).await,
+        api.put(&format!("/users/phone/{pk}/"), json!({"token": token, "phone": e164, "captcha": login_code})).await,
+        delete(&api, &pk, json!({"token": token, "captcha": login_code})).await,
+    ];
+    for a in &refused {
+        a.assert_fail(401);
+        assert_eq!(a.body["error"], "invalid_captcha", "{}", a.body);
+    }
+    assert_eq!(ignoring_try_counts(before), ignoring_try_counts(api.all_items().await), "nothing but tries written");
+    let login = api.get(&query(&login_code)).await;
+    login.assert_success(200);
+    assert_eq!(login.body["pk"], pk.as_str());
+
+    // A reset code does not log in, and resets; a bind code binds; each SMS says what it is for.
+    let reset_code = code_for(&api, &e164, "reset").await;
+    assert!(sms_for(&e164).await.last().unwrap().starts_with("您的重置密码验证码"));
+    api.get(&query(&reset_code)).await.assert_fail(401);
+    let reset = json!({"phone": e164, "captcha": reset_code, "password": "owner-pass-2"});
+    let after_reset = api.post("/password/reset/", reset).await;
+    after_reset.assert_success(200);
+    let token = after_reset.str("token").to_owned();
+    let bind_code = code_for(&api, &e164, "bind").await;
+    assert!(sms_for(&e164).await.last().unwrap().starts_with("您的绑定手机验证码"));
+    api.put(&format!("/users/phone/{pk}/"), json!({"token": token, "phone": e164, "captcha": bind_code}))
+        .await
+        .assert_success(200);
+
+    // A delete code deletes a phone-only account (another, since this one now has a password).
+    let (_, other) = unique_phone();
+    let only_phone = phone_login(&api, &other).await;
+    let delete_code = code_for(&api, &other, "delete").await;
+    assert!(sms_for(&other).await.last().unwrap().starts_with("您的注销账号验证码"));
+    let body = json!({"token": only_phone.str("token"), "captcha": delete_code});
+    assert_eq!(delete(&api, only_phone.str("pk"), body).await.status, 204);
+}
+
+#[tokio::test]
+async fn an_unknown_purpose_is_400_and_sends_nothing() {
+    let api = api().await;
+    let (_, e164) = unique_phone();
+    for purpose in ["Reset", "admin", ""] {
+        let a = api.post("/phonelogin/", json!({"phone": e164, "purpose": purpose})).await;
+        a.assert_fail(400);
+        assert_eq!(a.body["field"], "purpose", "{purpose:?}");
+    }
+    assert!(sms_for(&e164).await.is_empty());
 }

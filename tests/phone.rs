@@ -31,7 +31,7 @@ async fn send_read_the_sms_log_in_and_come_back_to_the_same_account() {
     let messages = sms_for(&e164).await;
     assert_eq!(messages.len(), 1);
     let code = latest_code(&e164).await;
-    assert_eq!(messages[0], format!("您的验证码是{code}，5分钟内有效。"));
+    assert_eq!(messages[0], format!("您的登录验证码是{code}，5分钟内有效。"));
     assert!(!sent.raw.windows(6).any(|w| w == code.as_bytes()), "the code never appears in a response");
 
     let first = login(&api, &national, &code).await;

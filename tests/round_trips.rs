@@ -87,13 +87,13 @@ async fn dynamodb_round_trips_per_endpoint() {
     recorder.take();
     api.get(&format!("/users/{pk}/?token={token}")).await.assert_success(200);
     calls.push(("user_info get", recorder.take()));
-    let c = fresh_code(&api, &e164).await;
+    let c = fresh_code(&api, &e164, "bind").await;
     recorder.take();
     api.put(&format!("/users/phone/{pk}/"), json!({"token": token, "phone": e164, "captcha": c}))
         .await
         .assert_success(200);
     calls.push(("phone_bind", recorder.take()));
-    let c = fresh_code(&api, &e164).await;
+    let c = fresh_code(&api, &e164, "reset").await;
     recorder.take();
     let reset = api.post("/password/reset/", json!({"phone": e164, "captcha": c, "password": "password789"})).await;
     reset.assert_success(200);
@@ -186,7 +186,7 @@ async fn dynamodb_round_trips_per_endpoint() {
     assert_eq!(count("account_delete (2 rooms)"), 13);
 }
 
-async fn fresh_code(api: &TestApi, e164: &str) -> String {
-    api.post("/phonelogin/", json!({"phone": e164})).await.assert_success(200);
+async fn fresh_code(api: &TestApi, e164: &str, purpose: &str) -> String {
+    api.post("/phonelogin/", json!({"phone": e164, "purpose": purpose})).await.assert_success(200);
     api_tests::latest_code(e164).await
 }

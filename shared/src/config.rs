@@ -65,7 +65,7 @@ impl Default for LockoutPolicy {
 pub struct SmsConfig {
     /// Country calling codes a `+` number may have (default: mainland China only).
     pub allowed_countries: Vec<String>,
-    /// Text of the SMS; `{code}` is replaced by the code.
+    /// Text of the SMS; `{code}` is replaced by the code, `{purpose}` by what it is for.
     pub message_template: String,
     /// Key of the HMAC under which codes are stored; the same in every function.
     pub code_secret: Secret,
@@ -99,7 +99,7 @@ impl Default for SmsConfig {
     fn default() -> Self {
         SmsConfig {
             allowed_countries: vec!["86".into()],
-            message_template: "您的验证码是{code}，5分钟内有效。".into(),
+            message_template: "您的{purpose}验证码是{code}，5分钟内有效。".into(),
             code_secret: Secret::new(DEVELOPMENT_CAPTCHA_SECRET),
             code_ttl: Duration::from_secs(300),
             max_attempts: 5,

@@ -1,21 +1,72 @@
 //! SMS codes: 6 digits from the OS CSPRNG, stored only as an HMAC keyed with a server secret
-//! and bound to the phone, so a table dump reveals no code and no code works for another number.
+//! and bound to the phone and to the purpose it was sent for, so a table dump reveals no code,
+//! no code works for another number, and a login code cannot reset a password.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::store::captcha::Matched;
+use crate::validate::Fields;
 use crate::{clock, ApiError, Context};
+
+/// What a code was sent for (POST /phonelogin/ `purpose`). Each endpoint that takes a code
+/// accepts only its own: "send me the code you just got" from an attacker who wants to reset
+/// a password, bind the victim's phone or delete the account cannot reuse a login code, and the
+/// SMS says what the code does. The purpose is part of the code's HMAC, so a code redeemed for
+/// another purpose is simply a wrong code (401 `invalid_captcha`, one try counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// PhoneLogin; what an app that sends no `purpose` gets (the seed's only use).
+    Login,
+    /// PasswordReset.
+    Reset,
+    /// PhoneBind.
+    Bind,
+    /// AccountDelete's re-authentication (and the data copy's).
+    Delete,
+}
+
+impl Purpose {
+    pub const ALL: [Purpose; 4] = [Purpose::Login, Purpose::Reset, Purpose::Bind, Purpose::Delete];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Login => "login",
+            Purpose::Reset => "reset",
+            Purpose::Bind => "bind",
+            Purpose::Delete => "delete",
+        }
+    }
+
+    /// How the SMS names it (`{purpose}` in the message template).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Purpose::Login => "登录",
+            Purpose::Reset => "重置密码",
+            Purpose::Bind => "绑定手机",
+            Purpose::Delete => "注销账号",
+        }
+    }
+
+    /// The optional `purpose` field: absent means login; anything else unknown is 400.
+    pub fn from_fields(fields: &Fields) -> Result<Self, ApiError> {
+        let Some(raw) = fields.optional_text("purpose", 16)? else { return Ok(Purpose::Login) };
+        Purpose::ALL
+            .into_iter()
+            .find(|p| p.as_str() == raw)
+            .ok_or_else(|| ApiError::invalid("purpose", "必须是 login、reset、bind 或 delete"))
+    }
+}
 
 /// Checks the code sent to `phone_e164`: the one check every endpoint that takes a captcha goes
 /// through (PhoneLogin, PhoneBind, PasswordReset, AccountDelete). The try is counted before the
 /// comparison (see `Store::try_captcha`); a match is not used up here: the caller puts
 /// `Matched::consume` into the transaction of the change it grants, so a refused change (409,
 /// 404 `no_account`, an outage) leaves the code usable and two concurrent uses cannot both win.
-pub async fn redeem(ctx: &Context, phone_e164: &str, code: &str) -> Result<Matched, ApiError> {
+pub async fn redeem(ctx: &Context, phone_e164: &str, purpose: Purpose, code: &str) -> Result<Matched, ApiError> {
     check_format(code)?;
     let cfg = &ctx.config.sms;
-    let hash = digest(cfg.code_secret.expose(), phone_e164, code);
+    let hash = digest(cfg.code_secret.expose(), phone_e164, purpose, code);
     Ok(ctx.store.try_captcha(phone_e164, &hash, cfg, clock::now_unix()).await?)
 }
 
@@ -32,9 +83,11 @@ pub fn generate() -> Result<String, ApiError> {
     }
 }
 
-pub fn digest(secret: &str, phone_e164: &str, code: &str) -> String {
+pub fn digest(secret: &str, phone_e164: &str, purpose: Purpose, code: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(phone_e164.as_bytes());
+    mac.update(b"\0");
+    mac.update(purpose.as_str().as_bytes());
     mac.update(b"\0");
     mac.update(code.as_bytes());
     hex::encode(mac.finalize().into_bytes())
@@ -54,15 +107,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_six_digits_and_digests_bind_the_phone() {
+    fn codes_are_six_digits_and_digests_bind_the_phone_and_the_purpose() {
         for _ in 0..100 {
             let c = generate().unwrap();
             assert!(check_format(&c).is_ok(), "{c}");
         }
-        let a = digest("k", "+8613800138000", "123456");
-        assert_eq!(a, digest("k", "+8613800138000", "123456"));
-        assert_ne!(a, digest("k", "+8613800138001", "123456"));
-        assert_ne!(a, digest("other", "+8613800138000", "123456"));
+        let login = Purpose::Login;
+        let a = digest("k", "+8613800138000", login, "123456");
+        assert_eq!(a, digest("k", "+8613800138000", login, "123456"));
+        assert_ne!(a, digest("k", "+8613800138001", login, "123456"));
+        assert_ne!(a, digest("other", "+8613800138000", login, "123456"));
+        for other in [Purpose::Reset, Purpose::Bind, Purpose::Delete] {
+            assert_ne!(a, digest("k", "+8613800138000", other, "123456"), "{other:?}");
+        }
         assert!(!a.contains("123456"));
+    }
+
+    #[test]
+    fn the_purpose_is_login_unless_the_request_names_another() {
+        let fields = |v: serde_json::Value| Fields::from_map(v.as_object().unwrap().clone());
+        assert_eq!(Purpose::from_fields(&fields(serde_json::json!({}))).unwrap(), Purpose::Login);
+        for p in Purpose::ALL {
+            assert_eq!(Purpose::from_fields(&fields(serde_json::json!({"purpose": p.as_str()}))).unwrap(), p);
+        }
+        assert!(Purpose::from_fields(&fields(serde_json::json!({"purpose": "Reset"}))).is_err());
+        assert!(Purpose::from_fields(&fields(serde_json::json!({"purpose": "admin"}))).is_err());
     }
 }

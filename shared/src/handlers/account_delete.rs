@@ -3,7 +3,8 @@
 //! configured window) deletes the account: see store/deletion.rs for what happens, in which
 //! order, and what is left.
 
-use crate::auth::{captcha, lockout, session};
+use crate::auth::captcha::{self, Purpose};
+use crate::auth::{lockout, session};
 use crate::http::{ApiRequest, ApiResponse};
 use crate::store::deletion::AccountState;
 use crate::store::StoreError;
@@ -75,7 +76,7 @@ async fn reauthenticate(
     }
     if let Some(phone) = user.verified_phone() {
         let code = code.ok_or(ApiError::ReauthRequired)?;
-        let matched = captcha::redeem(ctx, phone, &code).await?;
+        let matched = captcha::redeem(ctx, phone, Purpose::Delete, &code).await?;
         return Ok(ctx.store.consume_captcha_now(&matched.consume).await?);
     }
     let age = clock::now_unix().saturating_sub(token_issued_at);

@@ -2,7 +2,8 @@
 //! account's verified phone (the one SMS login and password reset reach); the old one is
 //! released. A phone another account holds is 409, nothing changes and the code stays usable.
 
-use crate::auth::{captcha, session};
+use crate::auth::captcha::{self, Purpose};
+use crate::auth::session;
 use crate::http::ApiRequest;
 use crate::phone::Phone;
 use crate::{ApiResult, Context};
@@ -19,7 +20,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     session::require_owner(ctx, &session, pk).await?;
     // The code is checked before anything about the phone's owner is revealed: without it, a
     // 409 would tell anyone with an account which phones are registered.
-    let matched = captcha::redeem(ctx, &phone.e164, &code).await?;
+    let matched = captcha::redeem(ctx, &phone.e164, Purpose::Bind, &code).await?;
     let user = ctx.store.bind_phone(&session.user, &phone, &matched.consume).await?;
     Ok(super::user_response("绑定成功", &user, &session.token))
 }

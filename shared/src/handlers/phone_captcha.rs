@@ -2,7 +2,7 @@
 
 use serde_json::Map;
 
-use crate::auth::captcha;
+use crate::auth::captcha::{self, Purpose};
 use crate::http::{ApiRequest, ApiResponse};
 use crate::phone::Phone;
 use crate::store::captcha::NewCode;
@@ -13,17 +13,18 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let raw = fields.required_text("phone", 32)?;
     let cfg = &ctx.config.sms;
     let phone = Phone::parse(&raw, &cfg.allowed_countries)?;
+    let purpose = Purpose::from_fields(&fields)?;
 
     let code = captcha::generate()?;
     let new = NewCode {
         phone: &phone.e164,
         source_ip: req.source_ip(),
-        code_hash: captcha::digest(cfg.code_secret.expose(), &phone.e164, &code),
+        code_hash: captcha::digest(cfg.code_secret.expose(), &phone.e164, purpose, &code),
         now: clock::now_unix(),
     };
     let reserved = ctx.store.reserve_sms(&new, cfg).await?;
 
-    let text = cfg.message_template.replace("{code}", &code);
+    let text = cfg.message_template.replace("{purpose}", purpose.describe()).replace("{code}", &code);
     if let Err(err) = ctx.sms.send(&phone.e164, &text).await {
         // The SMS never left: the phone keeps its slot and its daily allowance.
         crate::metrics::count(crate::metrics::Metric::CaptchaFailed);

@@ -4,7 +4,7 @@
 //! nowhere. A new phone account is named `phone_<pk>`: its username never tells the number.
 
 use crate::accounts::{self, Wish};
-use crate::auth::captcha;
+use crate::auth::captcha::{self, Purpose};
 use crate::domain::User;
 use crate::http::ApiRequest;
 use crate::phone::Phone;
@@ -26,7 +26,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let phone = Phone::parse(&raw_phone, &cfg.allowed_countries)?;
     captcha::check_format(&code)?;
 
-    let matched = captcha::redeem(ctx, &phone.e164, &code).await?;
+    let matched = captcha::redeem(ctx, &phone.e164, Purpose::Login, &code).await?;
 
     let mut draft = User::new(0, String::new(), "0", 0, String::new());
     draft.nickname = phone.masked();
