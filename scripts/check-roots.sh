@@ -9,7 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # host -> the roots its client trusts (tls.rs: PROVIDER_ROOTS for the login providers and Apple).
 # CHECK_ROOTS_HOSTS="host[:port] ..." checks other hosts against the same roots.
-read -r -a PROVIDER_HOSTS <<<"${CHECK_ROOTS_HOSTS:-appleid.apple.com api.weixin.qq.com graph.qq.com api.weibo.com}"
+read -r -a PROVIDER_HOSTS <<<"${CHECK_ROOTS_HOSTS:-appleid.apple.com api.weixin.qq.com graph.qq.com api.weibo.com dysmsapi.aliyuncs.com}"
 PROVIDER_PEMS=$(sed -n 's/.*"\([a-z0-9-]*\.pem\)".*/\1/p' shared/src/tls.rs | grep -v -e '^amazon-' -e '^starfield-')
 
 work="$(mktemp -d)"

@@ -116,7 +116,10 @@ async fn serve(ddb: &Emulator, moto: &Emulator, tweak: impl FnOnce(&mut Config))
     let dynamodb = deadlines::dynamodb(&sdk).to_builder().endpoint_url(ddb.url()).build();
     ctx.store = shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), ctx.config.tables.clone());
     let sns = deadlines::sns(&sdk).to_builder().endpoint_url(moto.url()).build();
-    ctx.sms = shared::sms::SmsSender::from_client(aws_sdk_sns::Client::from_conf(sns));
+    ctx.sms = shared::sms::SmsSender::Sns(shared::sms::sns::SnsSender::from_client(
+        aws_sdk_sns::Client::from_conf(sns),
+        &shared::config::SmsConfig::default(),
+    ));
     TestApi::serve(ctx).await
 }
 

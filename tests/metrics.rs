@@ -144,7 +144,10 @@ async fn an_sms_that_sns_refuses_is_a_failed_captcha_and_a_provider_failure() {
         .endpoint_url(format!("http://{}", closed.local_addr().unwrap()))
         .build();
     drop(closed);
-    ctx.sms = shared::sms::SmsSender::from_client(aws_sdk_sns::Client::from_conf(sns));
+    ctx.sms = shared::sms::SmsSender::Sns(shared::sms::sns::SnsSender::from_client(
+        aws_sdk_sns::Client::from_conf(sns),
+        &shared::config::SmsConfig::default(),
+    ));
     let api = TestApi::serve(ctx).await;
     let lines = Lines(lines);
     api.post("/phonelogin/", json!({"phone": unique_phone().0})).await.assert_fail(503);

@@ -171,7 +171,10 @@ async fn sns_down_is_503_and_costs_the_phone_nothing() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let mut down = Context::new(Config { tables: tables.clone(), ..Config::default() }, &sdk);
     let broken = aws_sdk_sns::config::Builder::from(&sdk).endpoint_url(format!("http://{closed}")).build();
-    down.sms = shared::sms::SmsSender::from_client(aws_sdk_sns::Client::from_conf(broken));
+    down.sms = shared::sms::SmsSender::Sns(shared::sms::sns::SnsSender::from_client(
+        aws_sdk_sns::Client::from_conf(broken),
+        &shared::config::SmsConfig::default(),
+    ));
     let down = TestApi::serve(down).await;
     let (national, e164) = unique_phone();
     let before = down.all_items().await;

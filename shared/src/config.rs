@@ -4,6 +4,7 @@ use std::env;
 use std::time::Duration;
 
 use crate::secrets::Secret;
+use crate::sms_templates::SmsTemplates;
 
 /// Largest request body accepted; API.md fixes it at 64 KiB. API Gateway's own 413 names it too.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -65,8 +66,15 @@ impl Default for LockoutPolicy {
 pub struct SmsConfig {
     /// Country calling codes a `+` number may have (default: mainland China only).
     pub allowed_countries: Vec<String>,
-    /// Text of the SMS; `{code}` is replaced by the code, `{purpose}` by what it is for.
-    pub message_template: String,
+    /// The registered texts, per purpose and language (sms_templates.rs, `SMS_TEMPLATES`).
+    pub templates: SmsTemplates,
+    /// Who delivers: SNS (default) or Aliyun SMS (`SMS_SENDER`).
+    pub sender: SmsSenderKind,
+    /// SNS: the registered sender ID (`AWS.SNS.SMS.SenderID`) and origination number
+    /// (`AWS.MM.SMS.OriginationNumber`) China and other countries require; none when empty.
+    pub sns_sender_id: String,
+    pub sns_origination_number: String,
+    pub aliyun: AliyunConfig,
     /// Key of the HMAC under which codes are stored; the same in every function.
     pub code_secret: Secret,
     pub code_ttl: Duration,
@@ -91,6 +99,36 @@ pub struct SmsConfig {
     pub ip_window: Duration,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmsSenderKind {
+    Sns,
+    Aliyun,
+}
+
+/// Aliyun SMS (dysmsapi SendSms): where, as whom, how long to wait.
+#[derive(Clone, Debug)]
+pub struct AliyunConfig {
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    /// From Secrets Manager (`ALIYUN_SMS_SECRET_ARN`) deployed; never in the environment there.
+    pub access_key_secret: Secret,
+    /// For the whole call, connect to last byte: inside the 5 s every dependency gets.
+    pub timeout: Duration,
+}
+
+impl Default for AliyunConfig {
+    fn default() -> Self {
+        AliyunConfig {
+            endpoint: "https://dysmsapi.aliyuncs.com".into(),
+            region: "cn-hangzhou".into(),
+            access_key_id: String::new(),
+            access_key_secret: Secret::new(""),
+            timeout: Duration::from_secs(3),
+        }
+    }
+}
+
 /// The captcha HMAC key when none is configured: public (it is in this file), so a Lambda
 /// refuses to start with it (secrets.rs).
 pub const DEVELOPMENT_CAPTCHA_SECRET: &str = "local-development-only-captcha-secret";
@@ -99,7 +137,11 @@ impl Default for SmsConfig {
     fn default() -> Self {
         SmsConfig {
             allowed_countries: vec!["86".into()],
-            message_template: "您的{purpose}验证码是{code}，5分钟内有效。".into(),
+            templates: SmsTemplates::default(),
+            sender: SmsSenderKind::Sns,
+            sns_sender_id: String::new(),
+            sns_origination_number: String::new(),
+            aliyun: AliyunConfig::default(),
             code_secret: Secret::new(DEVELOPMENT_CAPTCHA_SECRET),
             code_ttl: Duration::from_secs(300),
             max_attempts: 5,
@@ -317,11 +359,45 @@ impl Config {
                 return Err("SMS_ALLOWED_COUNTRIES must be calling codes like 86,852".into());
             }
         }
-        if let Some(v) = var("SMS_MESSAGE_TEMPLATE") {
-            if !v.contains("{code}") {
-                return Err("SMS_MESSAGE_TEMPLATE must contain {code}".into());
+        if let Some(v) = var("SMS_TEMPLATES") {
+            sms.templates = SmsTemplates::parse(&v)?;
+        }
+        if let Some(v) = var("SMS_SENDER") {
+            sms.sender = match v.as_str() {
+                "sns" => SmsSenderKind::Sns,
+                "aliyun" => SmsSenderKind::Aliyun,
+                _ => return Err("SMS_SENDER must be sns or aliyun".into()),
+            };
+        }
+        if let Some(v) = var("SMS_SENDER_ID") {
+            sms.sns_sender_id = v;
+        }
+        if let Some(v) = var("SMS_ORIGINATION_NUMBER") {
+            sms.sns_origination_number = v;
+        }
+        if let Some(v) = var("ALIYUN_SMS_ENDPOINT") {
+            if !(v.starts_with("https://") || (!in_lambda && v.starts_with("http://"))) {
+                return Err("ALIYUN_SMS_ENDPOINT must be an https:// URL".into());
             }
-            sms.message_template = v;
+            sms.aliyun.endpoint = v.trim_end_matches('/').to_owned();
+        }
+        if let Some(v) = var("ALIYUN_SMS_REGION") {
+            sms.aliyun.region = v;
+        }
+        if let Some(v) = var("ALIYUN_ACCESS_KEY_ID") {
+            sms.aliyun.access_key_id = v;
+        }
+        if let Some(v) = var("ALIYUN_ACCESS_KEY_SECRET") {
+            if in_lambda {
+                return Err("ALIYUN_ACCESS_KEY_SECRET is refused inside Lambda: use ALIYUN_SMS_SECRET_ARN".into());
+            }
+            sms.aliyun.access_key_secret = Secret::new(v);
+        }
+        if sms.sender == SmsSenderKind::Aliyun {
+            if cfg!(all(feature = "sms", not(feature = "sms-aliyun"))) {
+                return Err("SMS_SENDER=aliyun, but this function was built without the sms-aliyun feature".into());
+            }
+            sms.templates.check_aliyun_codes()?;
         }
         if let Some(v) = var("CAPTCHA_SECRET") {
             if v.len() < 32 {

@@ -1,4 +1,5 @@
-//! The account as the API shows it.
+//! The values the API is about: the account and the room as the API shows them, and what an
+//! SMS code is for.
 
 use serde_json::{Map, Value};
 
@@ -99,5 +100,35 @@ impl Room {
         m.insert("room_alias".into(), Value::String(self.room_alias.clone()));
         m.insert("active".into(), Value::Bool(self.active));
         m
+    }
+}
+
+/// What a code was sent for (POST /phonelogin/ `purpose`). Each endpoint that takes a code
+/// accepts only its own: "send me the code you just got" from an attacker who wants to reset
+/// a password, bind the victim's phone or delete the account cannot reuse a login code, and the
+/// SMS says what the code does. The purpose is part of the code's HMAC, so a code redeemed for
+/// another purpose is simply a wrong code (401 `invalid_captcha`, one try counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// PhoneLogin; what an app that sends no `purpose` gets (the seed's only use).
+    Login,
+    /// PasswordReset.
+    Reset,
+    /// PhoneBind.
+    Bind,
+    /// AccountDelete's re-authentication (and the data copy's).
+    Delete,
+}
+
+impl Purpose {
+    pub const ALL: [Purpose; 4] = [Purpose::Login, Purpose::Reset, Purpose::Bind, Purpose::Delete];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Login => "login",
+            Purpose::Reset => "reset",
+            Purpose::Bind => "bind",
+            Purpose::Delete => "delete",
+        }
     }
 }

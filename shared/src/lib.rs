@@ -15,12 +15,15 @@ pub mod domain;
 pub mod error;
 pub mod handlers;
 pub mod http;
+#[cfg(feature = "https-client")]
+pub mod https;
 pub mod metrics;
 pub mod phone;
 pub mod sdk;
 pub mod secrets;
 #[cfg(feature = "sms")]
 pub mod sms;
+pub mod sms_templates;
 #[cfg(feature = "sns-providers")]
 pub mod social;
 pub mod store;

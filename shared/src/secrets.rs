@@ -9,7 +9,7 @@
 //! Inside Lambda a function that needs the key refuses to start without a real one
 //! ([`require_captcha_secret`]); the built-in development key works only outside Lambda.
 
-use crate::config::{Config, DEVELOPMENT_CAPTCHA_SECRET};
+use crate::config::{Config, SmsSenderKind, DEVELOPMENT_CAPTCHA_SECRET};
 
 /// A secret value. Its `Debug` (and so a derived `Debug` of any config holding it) prints no
 /// part of it; the value is reached only by [`Secret::expose`], at the one place that uses it.
@@ -46,7 +46,31 @@ pub async fn resolve(config: &mut Config, sdk: &aws_config::SdkConfig) -> Result
         let value = fetch(sdk, &arn).await.map_err(|e| format!("APPLE_PRIVATE_KEY_ARN: {e}"))?;
         config.sns.apple.private_key = Some(apple_key(value)?);
     }
+    if let Some(arn) = std::env::var("ALIYUN_SMS_SECRET_ARN").ok().filter(|v| !v.is_empty()) {
+        let value = fetch(sdk, &arn).await.map_err(|e| format!("ALIYUN_SMS_SECRET_ARN: {e}"))?;
+        let (id, secret) = aliyun_key(&value)?;
+        config.sms.aliyun.access_key_id = id;
+        config.sms.aliyun.access_key_secret = Secret::new(secret);
+    }
+    if config.sms.sender == SmsSenderKind::Aliyun
+        && (config.sms.aliyun.access_key_id.is_empty() || config.sms.aliyun.access_key_secret.expose().is_empty())
+    {
+        return Err("SMS_SENDER=aliyun needs its AccessKey: ALIYUN_SMS_SECRET_ARN (or, outside Lambda, \
+                    ALIYUN_ACCESS_KEY_ID and ALIYUN_ACCESS_KEY_SECRET)"
+            .into());
+    }
     Ok(())
+}
+
+/// An Aliyun AccessKey pair, stored as `{"access_key_id": "...", "access_key_secret": "..."}`.
+/// Errors never quote the value.
+pub fn aliyun_key(value: &str) -> Result<(String, String), String> {
+    let parsed: serde_json::Value = serde_json::from_str(value)
+        .map_err(|_| "ALIYUN_SMS_SECRET_ARN: the secret is not JSON {access_key_id, access_key_secret}".to_owned())?;
+    match (parsed["access_key_id"].as_str(), parsed["access_key_secret"].as_str()) {
+        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Ok((id.to_owned(), secret.to_owned())),
+        _ => Err("ALIYUN_SMS_SECRET_ARN: the secret needs access_key_id and access_key_secret".into()),
+    }
 }
 
 /// A captcha key, checked like `CAPTCHA_SECRET`. Errors never quote the value.

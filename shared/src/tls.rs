@@ -149,12 +149,12 @@ pub fn sdk_loader() -> aws_config::ConfigLoader {
 }
 
 /// [`PROVIDER_ROOTS`] for the login providers' rustls client.
-#[cfg(feature = "sns-providers")]
+#[cfg(feature = "https-client")]
 pub fn provider_roots() -> rustls::RootCertStore {
     anchors(PROVIDER_ROOTS)
 }
 
-#[cfg(any(test, feature = "sns-providers"))]
+#[cfg(any(test, feature = "https-client"))]
 fn anchors(roots: &[Root]) -> rustls::RootCertStore {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let mut store = rustls::RootCertStore::empty();

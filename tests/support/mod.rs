@@ -2,6 +2,7 @@
 //! the shared DynamoDB Local), reached over real HTTP. `make test` starts the emulators and
 //! exports their endpoints.
 
+pub mod aliyun;
 pub mod apple;
 pub mod conflicts;
 pub mod load;

@@ -5,57 +5,19 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::domain::Purpose;
 use crate::store::captcha::Matched;
 use crate::validate::Fields;
 use crate::{clock, ApiError, Context};
 
-/// What a code was sent for (POST /phonelogin/ `purpose`). Each endpoint that takes a code
-/// accepts only its own: "send me the code you just got" from an attacker who wants to reset
-/// a password, bind the victim's phone or delete the account cannot reuse a login code, and the
-/// SMS says what the code does. The purpose is part of the code's HMAC, so a code redeemed for
-/// another purpose is simply a wrong code (401 `invalid_captcha`, one try counted).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// PhoneLogin; what an app that sends no `purpose` gets (the seed's only use).
-    Login,
-    /// PasswordReset.
-    Reset,
-    /// PhoneBind.
-    Bind,
-    /// AccountDelete's re-authentication (and the data copy's).
-    Delete,
-}
-
-impl Purpose {
-    pub const ALL: [Purpose; 4] = [Purpose::Login, Purpose::Reset, Purpose::Bind, Purpose::Delete];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Login => "login",
-            Purpose::Reset => "reset",
-            Purpose::Bind => "bind",
-            Purpose::Delete => "delete",
-        }
-    }
-
-    /// How the SMS names it (`{purpose}` in the message template).
-    pub fn describe(self) -> &'static str {
-        match self {
-            Purpose::Login => "登录",
-            Purpose::Reset => "重置密码",
-            Purpose::Bind => "绑定手机",
-            Purpose::Delete => "注销账号",
-        }
-    }
-
-    /// The optional `purpose` field: absent means login; anything else unknown is 400.
-    pub fn from_fields(fields: &Fields) -> Result<Self, ApiError> {
-        let Some(raw) = fields.optional_text("purpose", 16)? else { return Ok(Purpose::Login) };
-        Purpose::ALL
-            .into_iter()
-            .find(|p| p.as_str() == raw)
-            .ok_or_else(|| ApiError::invalid("purpose", "必须是 login、reset、bind 或 delete"))
-    }
+/// The optional `purpose` field of POST /phonelogin/: absent means login; anything else
+/// unknown is 400.
+pub fn purpose(fields: &Fields) -> Result<Purpose, ApiError> {
+    let Some(raw) = fields.optional_text("purpose", 16)? else { return Ok(Purpose::Login) };
+    Purpose::ALL
+        .into_iter()
+        .find(|p| p.as_str() == raw)
+        .ok_or_else(|| ApiError::invalid("purpose", "必须是 login、reset、bind 或 delete"))
 }
 
 /// Checks the code sent to `phone_e164`: the one check every endpoint that takes a captcha goes
@@ -126,11 +88,11 @@ mod tests {
     #[test]
     fn the_purpose_is_login_unless_the_request_names_another() {
         let fields = |v: serde_json::Value| Fields::from_map(v.as_object().unwrap().clone());
-        assert_eq!(Purpose::from_fields(&fields(serde_json::json!({}))).unwrap(), Purpose::Login);
+        assert_eq!(purpose(&fields(serde_json::json!({}))).unwrap(), Purpose::Login);
         for p in Purpose::ALL {
-            assert_eq!(Purpose::from_fields(&fields(serde_json::json!({"purpose": p.as_str()}))).unwrap(), p);
+            assert_eq!(purpose(&fields(serde_json::json!({"purpose": p.as_str()}))).unwrap(), p);
         }
-        assert!(Purpose::from_fields(&fields(serde_json::json!({"purpose": "Reset"}))).is_err());
-        assert!(Purpose::from_fields(&fields(serde_json::json!({"purpose": "admin"}))).is_err());
+        assert!(purpose(&fields(serde_json::json!({"purpose": "Reset"}))).is_err());
+        assert!(purpose(&fields(serde_json::json!({"purpose": "admin"}))).is_err());
     }
 }

@@ -3,8 +3,9 @@
 //! configured window) deletes the account: see store/deletion.rs for what happens, in which
 //! order, and what is left.
 
-use crate::auth::captcha::{self, Purpose};
+use crate::auth::captcha;
 use crate::auth::{lockout, session};
+use crate::domain::Purpose;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::store::deletion::AccountState;
 use crate::store::StoreError;

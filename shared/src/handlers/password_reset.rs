@@ -2,8 +2,9 @@
 //! that holds that phone, revokes every older token, clears the login lockout and issues one
 //! new token.
 
-use crate::auth::captcha::{self, Purpose};
+use crate::auth::captcha;
 use crate::auth::{passwords, session};
+use crate::domain::Purpose;
 use crate::http::ApiRequest;
 use crate::phone::Phone;
 use crate::store::Claim;

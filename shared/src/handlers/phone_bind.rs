@@ -2,8 +2,9 @@
 //! account's verified phone (the one SMS login and password reset reach); the old one is
 //! released. A phone another account holds is 409, nothing changes and the code stays usable.
 
-use crate::auth::captcha::{self, Purpose};
+use crate::auth::captcha;
 use crate::auth::session;
+use crate::domain::Purpose;
 use crate::http::ApiRequest;
 use crate::phone::Phone;
 use crate::{ApiResult, Context};

@@ -1,10 +1,14 @@
-//! POST /phonelogin/: sends a 6-digit code by SMS. The code is never in a response or a log.
+//! POST /phonelogin/: sends a 6-digit code by SMS, for one purpose, in the registered text of
+//! the app's language. The code is never in a response or a log.
 
+use lambda_http::http::header::ACCEPT_LANGUAGE;
 use serde_json::Map;
 
-use crate::auth::captcha::{self, Purpose};
+use crate::auth::captcha;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::phone::Phone;
+use crate::sms::Sender;
+use crate::sms_templates::Lang;
 use crate::store::captcha::NewCode;
 use crate::{clock, ApiResult, Context};
 
@@ -13,7 +17,8 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let raw = fields.required_text("phone", 32)?;
     let cfg = &ctx.config.sms;
     let phone = Phone::parse(&raw, &cfg.allowed_countries)?;
-    let purpose = Purpose::from_fields(&fields)?;
+    let purpose = captcha::purpose(&fields)?;
+    let lang = Lang::from_accept_language(req.headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
 
     let code = captcha::generate()?;
     let new = NewCode {
@@ -24,8 +29,8 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     };
     let reserved = ctx.store.reserve_sms(&new, cfg).await?;
 
-    let text = cfg.message_template.replace("{purpose}", purpose.describe()).replace("{code}", &code);
-    if let Err(err) = ctx.sms.send(&phone.e164, &text).await {
+    let message = cfg.templates.render(purpose, lang, &code, cfg.code_ttl.as_secs().div_ceil(60));
+    if let Err(err) = ctx.sms.send(&phone.e164, &message).await {
         // The SMS never left: the phone keeps its slot and its daily allowance.
         crate::metrics::count(crate::metrics::Metric::CaptchaFailed);
         crate::metrics::count(crate::metrics::Metric::ProviderFailure);

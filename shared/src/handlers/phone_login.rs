@@ -4,7 +4,8 @@
 //! nowhere. A new phone account is named `phone_<pk>`: its username never tells the number.
 
 use crate::accounts::{self, Wish};
-use crate::auth::captcha::{self, Purpose};
+use crate::auth::captcha;
+use crate::domain::Purpose;
 use crate::domain::User;
 use crate::http::ApiRequest;
 use crate::phone::Phone;

@@ -1,7 +1,8 @@
-//! The outbound HTTPS client: hyper's pooled client over rustls with the ring provider, the same
-//! stack the AWS SDK uses, so it adds next to nothing to the binary. It trusts the providers'
-//! roots only (`tls::PROVIDER_ROOTS`, compiled in: no system store parsed at cold start).
-//! Every call is bounded by one deadline, connect to last byte.
+//! The outbound HTTPS client of the calls that are not AWS (the login providers, Aliyun SMS):
+//! hyper's pooled client over rustls with the ring provider, the same stack the AWS SDK uses,
+//! so it adds next to nothing to the binary. It trusts the providers' roots only
+//! (`tls::PROVIDER_ROOTS`, compiled in: no system store parsed at cold start). Every call is
+//! bounded by one deadline, connect to last byte. Cargo feature `https-client`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-/// Token checks answer in well under a kilobyte; anything near this is not one.
+/// Token checks and SMS sends answer in well under a kilobyte; anything near this is not one.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// What a provider answered: status and the whole body.
