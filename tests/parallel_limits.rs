@@ -192,26 +192,92 @@ async fn forty_parallel_guesses_at_one_code_compare_at_most_five_and_never_the_l
     }
 }
 
+async fn phone_login_from(api: &TestApi, ip: &str, phone: &str, code: &str) -> Answer {
+    api.send_from(ip, Method::GET, &format!("/phonelogin/?phone={phone}&captcha={code}"), None).await
+}
+
+/// Issue 29, item 1: send, five wrong tries, send, five wrong tries, from one address. The
+/// budget of wrong tries is that address's, not the phone's: the owner's real code, asked for
+/// and typed from the owner's address, still logs in while the attacker's address is refused.
 #[tokio::test]
-async fn the_daily_wrong_try_budget_survives_re_sends() {
+async fn one_address_cannot_lock_the_owner_out_of_sms_login() {
     let api = TestApi::with_config(|c| c.sms.resend_interval = Duration::ZERO).await;
     let (national, e164) = unique_phone();
+    let (attacker, owner) = ("203.0.113.40", "198.51.100.40");
     let mut wrong = wrong_codes("");
-    // Two codes, five wrong tries each: 10, the phone's daily budget.
+    // Two codes, five wrong tries each: 10, the address's daily budget for this phone.
     for _ in 0..2 {
-        send_code(&api, "127.0.0.1", &national).await.assert_success(200);
+        send_code(&api, attacker, &national).await.assert_success(200);
         let code = latest_code(&e164).await;
         for g in wrong.by_ref().filter(|g| *g != code).take(5) {
-            phone_login(&api, &national, &g).await.assert_fail(401);
+            phone_login_from(&api, attacker, &national, &g).await.assert_fail(401);
         }
     }
-    // A fresh code is delivered, but no try is left today: not even the right one is checked.
-    send_code(&api, "127.0.0.1", &national).await.assert_success(200);
+    // The budget survives re-sends: a fresh code is delivered, but that address has no try
+    // left today, not even for the right code.
+    send_code(&api, attacker, &national).await.assert_success(200);
     let code = latest_code(&e164).await;
-    let a = phone_login(&api, &national, &code).await;
+    let a = phone_login_from(&api, attacker, &national, &code).await;
     a.assert_fail(429);
     assert_eq!(a.body["error"], "too_many_attempts");
     assert!(a.headers.contains_key("retry-after"));
+    // The owner asks for a code and types it: it logs in.
+    send_code(&api, owner, &national).await.assert_success(200);
+    let code = latest_code(&e164).await;
+    phone_login_from(&api, owner, &national, &code).await.assert_success(200);
+    // The attacker's address stays refused.
+    phone_login_from(&api, attacker, &national, wrong.next().as_deref().unwrap()).await.assert_fail(429);
+}
+
+/// The per-phone ceiling caps what many addresses together can guess at one phone's codes.
+#[tokio::test]
+async fn many_addresses_together_stop_at_the_phones_wrong_try_ceiling() {
+    let api = TestApi::with_config(|c| {
+        c.sms.resend_interval = Duration::ZERO;
+        c.sms.wrong_try_budget = 2;
+        c.sms.wrong_try_ceiling = 6;
+        c.sms.max_attempts = 20;
+    })
+    .await;
+    let (national, e164) = unique_phone();
+    let mut wrong = wrong_codes("");
+    send_code(&api, "198.51.100.41", &national).await.assert_success(200);
+    let codes = sms_for(&e164).await;
+    let mut answers = Vec::new();
+    for ip in 1..=5 {
+        for _ in 0..2 {
+            let g = wrong.by_ref().find(|g| !codes.iter().any(|c| c.contains(g.as_str()))).unwrap();
+            answers.push(phone_login_from(&api, &format!("192.0.2.{ip}"), &national, &g).await.status);
+        }
+    }
+    assert_eq!(answers.iter().filter(|s| **s == 401).count(), 6, "{answers:?}");
+    assert_eq!(answers.iter().filter(|s| **s == 429).count(), 4, "{answers:?}");
+    // Past the ceiling, no address gets a code compared until the window ends.
+    let right = latest_code(&e164).await;
+    phone_login_from(&api, "198.51.100.42", &national, &right).await.assert_fail(429);
+}
+
+/// A send that starts a new budget window starts every address's budget afresh with it.
+#[tokio::test]
+async fn a_new_window_gives_an_address_its_budget_back() {
+    // A window shorter than a code's life: every send starts a new one.
+    let api = TestApi::with_config(|c| {
+        c.sms.resend_interval = Duration::ZERO;
+        c.sms.wrong_try_budget = 2;
+        c.sms.wrong_try_window = Duration::from_secs(100);
+    })
+    .await;
+    let (national, e164) = unique_phone();
+    let ip = "203.0.113.43";
+    send_code(&api, ip, &national).await.assert_success(200);
+    let code = latest_code(&e164).await;
+    let mut wrong = wrong_codes(&code);
+    for _ in 0..2 {
+        phone_login_from(&api, ip, &national, &wrong.next().unwrap()).await.assert_fail(401);
+    }
+    phone_login_from(&api, ip, &national, &wrong.next().unwrap()).await.assert_fail(429);
+    send_code(&api, ip, &national).await.assert_success(200);
+    phone_login_from(&api, ip, &national, &latest_code(&e164).await).await.assert_success(200);
 }
 
 #[tokio::test]

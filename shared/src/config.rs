@@ -72,9 +72,13 @@ pub struct SmsConfig {
     pub code_ttl: Duration,
     /// Tries one code allows, however they arrive.
     pub max_attempts: u32,
-    /// Wrong tries one phone allows per `wrong_try_window`, whatever codes they were aimed at:
-    /// re-sending does not buy more guesses.
+    /// Wrong tries at one phone's codes from one source IP per `wrong_try_window`, whatever
+    /// codes they were aimed at: re-sending does not buy more guesses. Per address, so that one
+    /// address spending it does not shut the owner out (issue 29).
     pub wrong_try_budget: u32,
+    /// Wrong tries at one phone's codes from all addresses together per `wrong_try_window`
+    /// (caps what a botnet can guess; above `wrong_try_budget`).
+    pub wrong_try_ceiling: u32,
     pub wrong_try_window: Duration,
     /// Codes of one phone that are valid at the same time: a re-send never voids a delivered
     /// code, so past this a send waits for the oldest live code to expire or be used.
@@ -104,6 +108,7 @@ impl Default for SmsConfig {
             code_ttl: Duration::from_secs(300),
             max_attempts: 5,
             wrong_try_budget: 10,
+            wrong_try_ceiling: 100,
             wrong_try_window: Duration::from_secs(24 * 3600),
             max_live_codes: 3,
             resend_interval: Duration::from_secs(60),
@@ -338,6 +343,9 @@ impl Config {
         if let Some(v) = number("CAPTCHA_WRONG_TRY_BUDGET")? {
             sms.wrong_try_budget = v;
         }
+        if let Some(v) = number("CAPTCHA_WRONG_TRY_CEILING")? {
+            sms.wrong_try_ceiling = v;
+        }
         if let Some(v) = seconds("CAPTCHA_WRONG_TRY_WINDOW_SECONDS")? {
             sms.wrong_try_window = v;
         }
@@ -426,6 +434,12 @@ impl Config {
         }
         if s.max_attempts == 0 || s.wrong_try_window.is_zero() {
             return Err("CAPTCHA_MAX_ATTEMPTS and CAPTCHA_WRONG_TRY_WINDOW_SECONDS must be positive".into());
+        }
+        if s.wrong_try_budget >= s.wrong_try_ceiling {
+            return Err(
+                "CAPTCHA_WRONG_TRY_BUDGET must be below CAPTCHA_WRONG_TRY_CEILING (one address must not shut the owner out)"
+                    .into(),
+            );
         }
         if !(1..=MAX_LIVE_CODES).contains(&s.max_live_codes) {
             return Err(format!("SMS_MAX_LIVE_CODES must be 1..={MAX_LIVE_CODES}"));

@@ -4,7 +4,12 @@
 //!   - slots `c<i>` / `e<i>` / `m<i>` (i < `max_live_codes`): a code's HMAC, its expiry, and
 //!     the value of `tries` at which it dies (`tries` when it was sent + `max_attempts`);
 //!   - `tries`: tries at this phone's codes, ever (never goes down, so a code's death is final);
-//!   - `budget_used` / `budget_end`: wrong tries in the current budget window;
+//!   - `budget_used` / `budget_end`: wrong tries in the current budget window, from all
+//!     addresses (the phone's ceiling);
+//!   - `b#<ip>`: wrong tries from one source IP in that window (the address's budget): one
+//!     address spending its budget leaves the owner, elsewhere, their tries (issue 29). At most
+//!     `wrong_try_ceiling` of them per window (each is created by a counted try); a send that
+//!     renews the window removes them;
 //!   - `sent_at`: the last send (the resend interval, and the compare-and-set of sends).
 //! - `smslimit#ip#<ip>#<w>`, `smslimit#phoneip#<e164>#<ip>#<w>`, `smslimit#phone#<e164>#<w>`:
 //!   fixed-window send counters.
@@ -12,8 +17,8 @@
 //! A send is reserved in one transaction (every counter, the resend interval and a free slot)
 //! before SNS is called; a send SNS refused is given back. A try is counted in one conditional
 //! write before the code is compared: the condition holds only while some code is unexpired
-//! with tries left and the phone's budget is not spent, so N parallel guesses get exactly the
-//! tries N sequential ones would. A matching code is consumed by the caller in the same
+//! with tries left and neither the address's budget nor the phone's ceiling is spent, so N
+//! parallel guesses get exactly the tries N sequential ones would. A matching code is consumed by the caller in the same
 //! transaction as the login it grants.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -31,6 +36,13 @@ const CONFLICT_RETRIES: u32 = 5;
 fn captcha_id(phone: &str) -> String {
     format!("captcha#{phone}")
 }
+
+/// The attribute counting `ip`'s wrong tries at a phone's codes in the current window.
+fn ip_budget(ip: &str) -> String {
+    format!("{IP_BUDGET_PREFIX}{ip}")
+}
+
+const IP_BUDGET_PREFIX: &str = "b#";
 
 fn window(now: u64, length: u64) -> (u64, u64) {
     let length = length.max(1);
@@ -55,6 +67,8 @@ struct Phone {
     budget_used: u64,
     budget_end: u64,
     sent_at: u64,
+    /// The `b#<ip>` attributes of the current window, removed when a send renews it.
+    ip_budgets: Vec<String>,
 }
 
 impl Phone {
@@ -89,6 +103,7 @@ impl Phone {
             budget_used: a.count("budget_used")?,
             budget_end: a.n("budget_end")?,
             sent_at: a.n("sent_at")?,
+            ip_budgets: item.keys().filter(|k| k.starts_with(IP_BUDGET_PREFIX)).cloned().collect(),
         })
     }
 
@@ -232,18 +247,36 @@ impl Store {
             set.push("budget_used = :zero".into());
             set.push("budget_end = :budget_end".into());
         }
+        // The addresses' budgets of the window that ends go with it.
+        let stale: Vec<String> = if renew_budget { phone.ip_budgets.clone() } else { Vec::new() };
+        let remove = if stale.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = (0..stale.len()).map(|i| format!("#b{i}")).collect();
+            format!(" REMOVE {}", names.join(", "))
+        };
         let ttl =
             phone.slots.iter().flatten().map(|s| s.expires_at).chain([code_end, budget_end]).max().unwrap_or(code_end);
         let mut update = Update::builder()
             .table_name(&self.tables.tokens)
             .set_key(Some(key(captcha_id(code.phone))))
-            .update_expression(format!("SET {}", set.join(", ")))
+            .update_expression(format!("SET {}{remove}", set.join(", ")))
             .expression_attribute_values(":h", s(code.code_hash.as_str()))
             .expression_attribute_values(":e", n(code_end))
             .expression_attribute_values(":now", n(code.now))
             .expression_attribute_values(":ttl", n(ttl))
             .expression_attribute_values(":max", n(u64::from(cfg.max_attempts)));
-        update = if phone.exists {
+        for (i, name) in stale.iter().enumerate() {
+            update = update.expression_attribute_names(format!("#b{i}"), name);
+        }
+        update = if phone.exists && renew_budget {
+            // A try counted since the read would otherwise carry its address's count into the
+            // new window: the send looks again.
+            update
+                .condition_expression("sent_at = :seen AND tries = :tries")
+                .expression_attribute_values(":seen", n(phone.sent_at))
+                .expression_attribute_values(":tries", n(phone.tries))
+        } else if phone.exists {
             update.condition_expression("sent_at = :seen").expression_attribute_values(":seen", n(phone.sent_at))
         } else {
             update.condition_expression("attribute_not_exists(tries)")
@@ -298,13 +331,15 @@ impl Store {
         }
     }
 
-    /// Counts one try at `phone`'s codes, then compares: the try is counted (one conditional
-    /// write) only while some code is unexpired and has tries left and the phone's wrong-try
-    /// budget is not spent; only then is `code_hash` compared with the codes that try was
-    /// allowed against. A match is not used up here: see [`Matched`].
+    /// Counts one try from `source_ip` at `phone`'s codes, then compares: the try is counted
+    /// (one conditional write) only while some code is unexpired and has tries left and neither
+    /// that address's wrong-try budget nor the phone's ceiling is spent; only then is
+    /// `code_hash` compared with the codes that try was allowed against. A match is not used up
+    /// here: see [`Matched`].
     pub async fn try_captcha(
         &self,
         phone: &str,
+        source_ip: &str,
         code_hash: &str,
         cfg: &SmsConfig,
         now: u64,
@@ -318,12 +353,15 @@ impl Store {
                 .update_item()
                 .table_name(&self.tables.tokens)
                 .set_key(Some(key(captcha_id(phone))))
-                .update_expression("ADD tries :one, budget_used :one")
+                .update_expression("ADD tries :one, budget_used :one, #ip :one")
                 .condition_expression(format!(
-                    "budget_used < :budget AND budget_end > :now AND ({})",
+                    "budget_used < :ceiling AND (attribute_not_exists(#ip) OR #ip < :budget) AND budget_end > :now \
+                     AND ({})",
                     live.join(" OR ")
                 ))
+                .expression_attribute_names("#ip", ip_budget(source_ip))
                 .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":ceiling", n(u64::from(cfg.wrong_try_ceiling)))
                 .expression_attribute_values(":budget", n(u64::from(cfg.wrong_try_budget)))
                 .expression_attribute_values(":now", n(now))
                 .return_values(ReturnValue::AllNew)
@@ -334,10 +372,19 @@ impl Store {
                 Ok(out) => break out,
                 Err(err) => match err.as_service_error() {
                     Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
-                        let stored = Phone::read(e.item(), slots, &captcha_id(phone))?;
+                        let id = captcha_id(phone);
+                        let stored = Phone::read(e.item(), slots, &id)?;
+                        let from_ip = match e.item() {
+                            Some(item) if stored.exists => match item.get(&ip_budget(source_ip)) {
+                                Some(_) => Attrs::returned_by(item, &id).count(&ip_budget(source_ip))?,
+                                None => 0,
+                            },
+                            _ => 0,
+                        };
                         if stored.exists
                             && stored.budget_end > now
-                            && stored.budget_used >= u64::from(cfg.wrong_try_budget)
+                            && (stored.budget_used >= u64::from(cfg.wrong_try_ceiling)
+                                || from_ip >= u64::from(cfg.wrong_try_budget))
                         {
                             return Err(StoreError::CaptchaLocked { retry_after: stored.budget_end - now });
                         }
@@ -360,13 +407,14 @@ impl Store {
         let matched = stored.live(now, stored.tries - 1).find(|(_, s)| s.code_hash == code_hash).map(|(i, _)| i);
         let Some(slot) = matched else { return Err(StoreError::CaptchaRefused) };
         // Using the code takes it out of its slot (so it works once: of two concurrent uses
-        // the second's condition fails) and gives the try back to the budget, which only
-        // counts wrong ones.
+        // the second's condition fails) and gives the try back to the budgets, which only
+        // count wrong ones.
         let consume = Update::builder()
             .table_name(&self.tables.tokens)
             .set_key(Some(key(captcha_id(phone))))
-            .update_expression(format!("REMOVE c{slot}, e{slot}, m{slot} ADD budget_used :minus"))
+            .update_expression(format!("REMOVE c{slot}, e{slot}, m{slot} ADD budget_used :minus, #ip :minus"))
             .condition_expression(format!("c{slot} = :h"))
+            .expression_attribute_names("#ip", ip_budget(source_ip))
             .expression_attribute_values(":h", s(code_hash))
             .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
             .build()
