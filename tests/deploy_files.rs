@@ -391,3 +391,30 @@ fn waf_limits_each_sensitive_route_per_source_ip() {
         assert!(covered.contains(&format!("^(/[^/]+)?/{route}/?$")), "{route} has no rule: {covered:?}");
     }
 }
+
+/// Sampled requests keep every header of a request for 3 hours, `Authorization` and the tokens
+/// in it too, and neither `RedactedFields` nor a logging filter reaches them (those apply to
+/// logs only): sampling is off on the web ACL and on every rule (issue 29 item 12).
+#[test]
+fn waf_samples_no_requests() {
+    fn walk(value: &Value, path: &str, seen: &mut usize) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    if k == "SampledRequestsEnabled" {
+                        *seen += 1;
+                        assert_eq!(v, &Value::Bool(false), "{path}: sampling keeps tokens for 3 h");
+                    }
+                    walk(v, &format!("{path}.{k}"), seen);
+                }
+            }
+            Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| walk(v, &format!("{path}[{i}]"), seen)),
+            _ => {}
+        }
+    }
+    let template = template();
+    let mut seen = 0;
+    walk(template.root(), "", &mut seen);
+    let rules = template.root()["Resources"]["EdgeWebAcl"]["Properties"]["Rules"].as_array().unwrap().len();
+    assert_eq!(seen, rules + 1, "every VisibilityConfig states it (it is required)");
+}
