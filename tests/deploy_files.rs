@@ -295,6 +295,7 @@ const KEY_PATTERNS: &[&str] = &[
     "refresh#*",
     "captcha#*",
     "smslimit#*",
+    "smsbudget#*",
 ];
 
 /// Least privilege on the tables: every statement that grants a DynamoDB action on a table

@@ -455,3 +455,79 @@ async fn phone_login_usernames_do_not_contain_the_number() {
         assert_eq!(taken["status"], "SUCCESS", "phone_<number> is not anybody's name: {taken}");
     }
 }
+
+/// Issue 29, item 6: SMS pumping across many phones and addresses (each under its own limits)
+/// stops at the global budget, reserved before SNS is called.
+#[tokio::test]
+async fn pumping_stops_at_the_global_sms_budget() {
+    let api = TestApi::with_config(|c| c.sms.global_hourly_limit = 3).await;
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let (national, e164) = unique_phone();
+        sent.push((send_code(&api, &format!("192.0.2.{}", 60 + i), &national).await, e164));
+    }
+    let ok = sent.iter().filter(|(a, _)| a.status == 200).count();
+    assert_eq!(ok, 3, "{:?}", sent.iter().map(|(a, _)| &a.body).collect::<Vec<_>>());
+    for (a, e164) in sent.iter().filter(|(a, _)| a.status != 200) {
+        a.assert_fail(429);
+        assert_eq!(a.body["error"], "sms_global_limit");
+        assert!(a.headers.contains_key("retry-after"));
+        assert!(sms_for(e164).await.is_empty(), "a refused send reaches no phone");
+    }
+}
+
+/// The per-country budget: one destination country (where pumping pays) is capped on its own,
+/// the others keep sending.
+#[tokio::test]
+async fn a_country_stops_at_its_own_budget_and_the_others_keep_sending() {
+    let api = TestApi::with_config(|c| {
+        c.sms.allowed_countries = vec!["86".into(), "852".into()];
+        c.sms.country_daily_limit = 2;
+    })
+    .await;
+    for i in 0..2 {
+        let (national, _) = unique_phone();
+        send_code(&api, &format!("192.0.2.{}", 70 + i), &national).await.assert_success(200);
+    }
+    let (national, _) = unique_phone();
+    let a = send_code(&api, "192.0.2.72", &national).await;
+    a.assert_fail(429);
+    assert_eq!(a.body["error"], "sms_country_limit");
+    let hk = format!("+852{}", &unique_phone().0[3..]);
+    send_code(&api, "192.0.2.73", &hk).await.assert_success(200);
+}
+
+/// Issue 29, item 6: a handful of addresses used up a phone's daily sends (4 IPs × 5), and then
+/// the owner got no code all day. An address that has logged in with a code of this phone keeps
+/// getting codes (under its own per-address limit), whatever other addresses spent.
+#[tokio::test]
+async fn attackers_cannot_use_up_the_sends_of_an_address_the_owner_logged_in_from() {
+    let api = TestApi::with_config(|c| {
+        c.sms.resend_interval = Duration::ZERO;
+        c.sms.max_live_codes = 10;
+        c.sms.phone_ip_limit = 3;
+        c.sms.phone_limit = 8;
+    })
+    .await;
+    let (national, e164) = unique_phone();
+    let owner = "198.51.100.50";
+    send_code(&api, owner, &national).await.assert_success(200);
+    phone_login_from(&api, owner, &national, &latest_code(&e164).await).await.assert_success(200);
+    let cfg = api.ctx.config.sms.clone();
+    let mut sent = 1;
+    let mut ip = 0;
+    while sent < cfg.phone_limit {
+        ip += 1;
+        for _ in 0..cfg.phone_ip_limit.min(cfg.phone_limit - sent) {
+            send_code(&api, &format!("192.0.2.{}", 80 + ip), &national).await.assert_success(200);
+            sent += 1;
+        }
+    }
+    println!("{ip} addresses used up the phone's {} daily sends", cfg.phone_limit);
+    let refused = send_code(&api, "192.0.2.99", &national).await;
+    refused.assert_fail(429);
+    assert_eq!(refused.body["error"], "sms_phone_limit");
+    // The owner's address still gets a code, and it works.
+    send_code(&api, owner, &national).await.assert_success(200);
+    phone_login_from(&api, owner, &national, &latest_code(&e164).await).await.assert_success(200);
+}

@@ -93,6 +93,17 @@ pub struct SmsConfig {
     pub phone_window: Duration,
     pub ip_limit: u32,
     pub ip_window: Duration,
+    /// Sends from the whole API per hour and per day (UTC), whatever the phone and address:
+    /// the brake on SMS pumping across many numbers and proxies (issue 29).
+    pub global_hourly_limit: u32,
+    pub global_daily_limit: u32,
+    /// Sends to one country calling code per hour and per day: pumping pays in expensive
+    /// destinations, which this caps apart from the rest.
+    pub country_hourly_limit: u32,
+    pub country_daily_limit: u32,
+    /// How long an address that used one of a phone's codes stays a known address of that
+    /// phone: its sends then do not count toward `phone_limit`.
+    pub known_address_ttl: Duration,
 }
 
 /// The captcha HMAC key when none is configured: public (it is in this file), so a Lambda
@@ -117,6 +128,11 @@ impl Default for SmsConfig {
             phone_window: Duration::from_secs(24 * 3600),
             ip_limit: 20,
             ip_window: Duration::from_secs(3600),
+            global_hourly_limit: 1000,
+            global_daily_limit: 10_000,
+            country_hourly_limit: 500,
+            country_daily_limit: 5000,
+            known_address_ttl: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -369,6 +385,19 @@ impl Config {
         }
         if let Some(v) = seconds("SMS_IP_WINDOW_SECONDS")? {
             sms.ip_window = v;
+        }
+        if let Some(v) = seconds("SMS_KNOWN_ADDRESS_SECONDS")? {
+            sms.known_address_ttl = v;
+        }
+        for (name, slot) in [
+            ("SMS_GLOBAL_HOURLY_LIMIT", &mut sms.global_hourly_limit),
+            ("SMS_GLOBAL_DAILY_LIMIT", &mut sms.global_daily_limit),
+            ("SMS_COUNTRY_HOURLY_LIMIT", &mut sms.country_hourly_limit),
+            ("SMS_COUNTRY_DAILY_LIMIT", &mut sms.country_daily_limit),
+        ] {
+            if let Some(v) = number(name)? {
+                *slot = v;
+            }
         }
         if let Some(v) = var("SNS_VERIFY") {
             c.sns.verify = sns_verify(&v, in_lambda)?;
