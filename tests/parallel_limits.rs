@@ -68,6 +68,57 @@ async fn a_burst_from_many_addresses_stops_at_the_username_ceiling() {
     login_from(&api, "192.0.2.1", &other_name, "password123").await.assert_success(200);
 }
 
+/// Issue 29, item 2: 20 addresses (5 failures each) used to shut the owner out of password
+/// login for 24 h, everywhere. An address that logged into this name recently is a known
+/// address: the name's ceiling does not apply to it (its own per-address lock still does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_botnet_at_the_username_ceiling_does_not_shut_out_the_owners_known_address() {
+    let api = TestApi::with_config(|c| {
+        c.lockout.username_ceiling = 10;
+        c.lockout.ip_ceiling = 4;
+    })
+    .await;
+    let name = unique("owned");
+    api.register(&name).await;
+    let owner = "198.51.100.60";
+    login_from(&api, owner, &name, "password123").await.assert_success(200);
+    let ips: Vec<String> = (0..PARALLEL).map(|i| format!("192.0.2.{}", i + 100)).collect();
+    let answers = join_all(ips.iter().map(|ip| login_from(&api, ip, &name, "wrong-password"))).await;
+    let (checked, locked, other) = statuses(&answers);
+    assert!(other.is_empty(), "{other:?}");
+    assert_eq!((checked, locked), (10, PARALLEL - 10), "the ceiling still holds for unknown addresses");
+    login_from(&api, "198.51.100.61", &name, "password123").await.assert_fail(429);
+    // The owner, from the address they logged in from, still gets in.
+    login_from(&api, owner, &name, "password123").await.assert_success(200);
+    // Its wrong passwords are still counted and shut per address (ip_ceiling 4 here).
+    for _ in 0..4 {
+        login_from(&api, owner, &name, "wrong-password").await.assert_fail(401);
+    }
+    login_from(&api, owner, &name, "password123").await.assert_fail(429);
+}
+
+/// A known address outlives the failure window it was made known in: the next window, started
+/// by the botnet, keeps it.
+#[tokio::test]
+async fn a_known_address_outlives_the_failure_window() {
+    let api = TestApi::with_config(|c| {
+        c.lockout.window = Duration::from_secs(2);
+        c.lockout.username_ceiling = 3;
+        c.lockout.ip_ceiling = 2;
+    })
+    .await;
+    let name = unique("lasting");
+    api.register(&name).await;
+    let owner = "198.51.100.62";
+    login_from(&api, owner, &name, "password123").await.assert_success(200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for ip in 1..=4 {
+        login_from(&api, &format!("192.0.2.{}", 150 + ip), &name, "wrong-password").await;
+    }
+    login_from(&api, "198.51.100.63", &name, "password123").await.assert_fail(429);
+    login_from(&api, owner, &name, "password123").await.assert_success(200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_address_alone_cannot_reach_the_username_ceiling() {
     let api = TestApi::with_config(|c| {

@@ -44,6 +44,9 @@ pub struct LockoutPolicy {
     /// Failures per (username, address) and window. Below `username_ceiling`, so that one
     /// address alone can never shut the owner out.
     pub ip_ceiling: u32,
+    /// How long an address that logged into a name with its password stays a known address of
+    /// that name, to which `username_ceiling` does not apply.
+    pub known_address_ttl: Duration,
 }
 
 impl Default for LockoutPolicy {
@@ -55,6 +58,7 @@ impl Default for LockoutPolicy {
             window: Duration::from_secs(24 * 3600),
             username_ceiling: 100,
             ip_ceiling: 50,
+            known_address_ttl: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -307,6 +311,9 @@ impl Config {
         }
         if let Some(v) = number("LOGIN_IP_CEILING")? {
             c.lockout.ip_ceiling = v;
+        }
+        if let Some(v) = seconds("LOGIN_KNOWN_ADDRESS_SECONDS")? {
+            c.lockout.known_address_ttl = v;
         }
         if let Some(v) = seconds("DELETE_REAUTH_WINDOW_SECONDS")? {
             c.delete_reauth_window = v;
