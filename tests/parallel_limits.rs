@@ -532,8 +532,10 @@ async fn pumping_stops_at_the_global_sms_budget() {
 #[tokio::test]
 async fn a_country_stops_at_its_own_budget_and_the_others_keep_sending() {
     let api = TestApi::with_config(|c| {
-        c.sms.allowed_countries = vec!["86".into(), "852".into()];
+        c.sms.allowed_countries = vec!["86".into(), "852".into(), "853".into()];
         c.sms.country_daily_limit = 2;
+        // Macau's own budget: none today.
+        c.sms.country_overrides = vec![("853".into(), 0, 0)];
     })
     .await;
     for i in 0..2 {
@@ -546,6 +548,10 @@ async fn a_country_stops_at_its_own_budget_and_the_others_keep_sending() {
     assert_eq!(a.body["error"], "sms_country_limit");
     let hk = format!("+852{}", &unique_phone().0[3..]);
     send_code(&api, "192.0.2.73", &hk).await.assert_success(200);
+    let mo = format!("+853{}", &unique_phone().0[3..]);
+    let a = send_code(&api, "192.0.2.74", &mo).await;
+    a.assert_fail(429);
+    assert_eq!(a.body["error"], "sms_country_limit");
 }
 
 /// Issue 29, item 6: a handful of addresses used up a phone's daily sends (4 IPs × 5), and then

@@ -105,6 +105,9 @@ pub struct SmsConfig {
     /// destinations, which this caps apart from the rest.
     pub country_hourly_limit: u32,
     pub country_daily_limit: u32,
+    /// Calling codes with their own (hourly, daily) budget instead of the two above
+    /// (`SMS_COUNTRY_LIMITS`, e.g. `852=20/200,1=10/50`): the destinations pumping pays in.
+    pub country_overrides: Vec<(String, u32, u32)>,
     /// How long an address that used one of a phone's codes stays a known address of that
     /// phone: its sends then do not count toward `phone_limit`.
     pub known_address_ttl: Duration,
@@ -136,6 +139,7 @@ impl Default for SmsConfig {
             global_daily_limit: 10_000,
             country_hourly_limit: 500,
             country_daily_limit: 5000,
+            country_overrides: Vec::new(),
             known_address_ttl: Duration::from_secs(30 * 24 * 3600),
         }
     }
@@ -393,6 +397,9 @@ impl Config {
         if let Some(v) = seconds("SMS_IP_WINDOW_SECONDS")? {
             sms.ip_window = v;
         }
+        if let Some(v) = var("SMS_COUNTRY_LIMITS") {
+            sms.country_overrides = country_limits(&v)?;
+        }
         if let Some(v) = seconds("SMS_KNOWN_ADDRESS_SECONDS")? {
             sms.known_address_ttl = v;
         }
@@ -491,6 +498,35 @@ impl Config {
 /// each slot: a small bound keeps that item and expression small.
 pub const MAX_LIVE_CODES: u32 = 10;
 
+impl SmsConfig {
+    /// The (hourly, daily) budget of sends to calling code `cc`.
+    pub fn country_limits(&self, cc: &str) -> (u32, u32) {
+        self.country_overrides
+            .iter()
+            .find(|(c, _, _)| c == cc)
+            .map_or((self.country_hourly_limit, self.country_daily_limit), |(_, h, d)| (*h, *d))
+    }
+}
+
+/// `SMS_COUNTRY_LIMITS`: `<cc>=<hourly>/<daily>`, comma separated.
+fn country_limits(value: &str) -> Result<Vec<(String, u32, u32)>, String> {
+    let err = || format!("SMS_COUNTRY_LIMITS must look like 852=20/200,1=10/50, not {value:?}");
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let (cc, limits) = entry.split_once('=').ok_or_else(err)?;
+            let cc = cc.trim().trim_start_matches('+');
+            if cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(err());
+            }
+            let (h, d) = limits.split_once('/').ok_or_else(err)?;
+            Ok((cc.to_owned(), h.trim().parse().map_err(|_| err())?, d.trim().parse().map_err(|_| err())?))
+        })
+        .collect()
+}
+
 /// `USERS_TABLE`, `TOKENS_TABLE`, `ROOMS_TABLE`. Outside Lambda an unset name is the local
 /// stack's; inside Lambda (deployed, or `sam local`) every name must be set, as the template
 /// does: a function that fell back to `UsersTable` would read and write whatever table of that
@@ -566,6 +602,18 @@ mod tests {
         let no_rooms = |name: &str| (name != "ROOMS_TABLE").then(|| "x".to_owned());
         assert!(tables(true, no_rooms).unwrap_err().contains("ROOMS_TABLE"));
         assert_eq!(tables(false, no_rooms).unwrap().rooms, "RoomsTable");
+    }
+
+    #[test]
+    fn country_budgets_can_be_set_per_calling_code() {
+        let parsed = country_limits("852=20/200, +1=10/50").unwrap();
+        assert_eq!(parsed, [("852".to_owned(), 20, 200), ("1".to_owned(), 10, 50)]);
+        for bad in ["852", "852=20", "x=1/2", "852=a/2", "1234=1/2"] {
+            assert!(country_limits(bad).is_err(), "{bad}");
+        }
+        let sms = SmsConfig { country_overrides: parsed, ..SmsConfig::default() };
+        assert_eq!(sms.country_limits("852"), (20, 200));
+        assert_eq!(sms.country_limits("86"), (500, 5000), "the default for the others");
     }
 
     #[test]

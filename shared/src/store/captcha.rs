@@ -244,9 +244,10 @@ impl Store {
                 kind: SendLimit::Phone,
             });
         }
+        let (country_hourly, country_daily) = cfg.country_limits(cc);
         for (scope, kind, hourly, daily) in [
             ("all".to_owned(), SendLimit::Global, cfg.global_hourly_limit, cfg.global_daily_limit),
-            (format!("cc#{cc}"), SendLimit::Country, cfg.country_hourly_limit, cfg.country_daily_limit),
+            (format!("cc#{cc}"), SendLimit::Country, country_hourly, country_daily),
         ] {
             for (span, length, limit) in [("h", 3600, hourly), ("d", 24 * 3600, daily)] {
                 let (w, end) = window(code.now, length);
@@ -285,6 +286,11 @@ impl Store {
             };
             let known = phone.known.iter().any(|(ip, until)| *ip == known_address(code.source_ip) && *until > now);
             let limits = self.send_limits(code, cfg, known, pick);
+            // A counter's condition lets the first send of a window through: a budget of 0 (a
+            // country switched off) refuses here.
+            if let Some(l) = limits.iter().find(|l| l.limit == 0) {
+                return Err(StoreError::SendLimited { limit: l.kind, retry_after: l.end.saturating_sub(now).max(1) });
+            }
             let mut items = Vec::with_capacity(limits.len() + 1);
             for l in &limits {
                 items.push(self.window_counter(l.id.clone(), 1, Some((l.limit, l.end)))?);
@@ -299,7 +305,7 @@ impl Store {
             };
             if let Some(l) = limits.get(rejected.index) {
                 let budget = matches!(l.kind, SendLimit::Global | SendLimit::Country);
-                if budget && !repicked && l.limit > 0 {
+                if budget && !repicked {
                     repicked = true;
                     pick = pick.wrapping_add(1 + random_pick() % (BUDGET_SHARDS - 1));
                     continue;
