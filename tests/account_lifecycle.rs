@@ -628,7 +628,18 @@ fn ignoring_try_counts(items: Vec<String>) -> Vec<String> {
     };
     items
         .into_iter()
-        .map(|item| if item.contains("captcha#") { drop_attr(drop_attr(item, "tries"), "budget_used") } else { item })
+        .map(|item| {
+            if !item.contains("captcha#") {
+                return item;
+            }
+            let mut item = drop_attr(drop_attr(item, "tries"), "budget_used");
+            // The addresses' counts, `b#<ip>`.
+            while let Some(start) = item.find("\"b#") {
+                let name = item[start + 1..].split('"').next().expect("a quoted name").to_owned();
+                item = drop_attr(item, &name);
+            }
+            item
+        })
         .collect()
 }
 

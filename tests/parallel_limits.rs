@@ -68,6 +68,57 @@ async fn a_burst_from_many_addresses_stops_at_the_username_ceiling() {
     login_from(&api, "192.0.2.1", &other_name, "password123").await.assert_success(200);
 }
 
+/// Issue 29, item 2: 20 addresses (5 failures each) used to shut the owner out of password
+/// login for 24 h, everywhere. An address that logged into this name recently is a known
+/// address: the name's ceiling does not apply to it (its own per-address lock still does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_botnet_at_the_username_ceiling_does_not_shut_out_the_owners_known_address() {
+    let api = TestApi::with_config(|c| {
+        c.lockout.username_ceiling = 10;
+        c.lockout.ip_ceiling = 4;
+    })
+    .await;
+    let name = unique("owned");
+    api.register(&name).await;
+    let owner = "198.51.100.60";
+    login_from(&api, owner, &name, "password123").await.assert_success(200);
+    let ips: Vec<String> = (0..PARALLEL).map(|i| format!("192.0.2.{}", i + 100)).collect();
+    let answers = join_all(ips.iter().map(|ip| login_from(&api, ip, &name, "wrong-password"))).await;
+    let (checked, locked, other) = statuses(&answers);
+    assert!(other.is_empty(), "{other:?}");
+    assert_eq!((checked, locked), (10, PARALLEL - 10), "the ceiling still holds for unknown addresses");
+    login_from(&api, "198.51.100.61", &name, "password123").await.assert_fail(429);
+    // The owner, from the address they logged in from, still gets in.
+    login_from(&api, owner, &name, "password123").await.assert_success(200);
+    // Its wrong passwords are still counted and shut per address (ip_ceiling 4 here).
+    for _ in 0..4 {
+        login_from(&api, owner, &name, "wrong-password").await.assert_fail(401);
+    }
+    login_from(&api, owner, &name, "password123").await.assert_fail(429);
+}
+
+/// A known address outlives the failure window it was made known in: the next window, started
+/// by the botnet, keeps it.
+#[tokio::test]
+async fn a_known_address_outlives_the_failure_window() {
+    let api = TestApi::with_config(|c| {
+        c.lockout.window = Duration::from_secs(2);
+        c.lockout.username_ceiling = 3;
+        c.lockout.ip_ceiling = 2;
+    })
+    .await;
+    let name = unique("lasting");
+    api.register(&name).await;
+    let owner = "198.51.100.62";
+    login_from(&api, owner, &name, "password123").await.assert_success(200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for ip in 1..=4 {
+        login_from(&api, &format!("192.0.2.{}", 150 + ip), &name, "wrong-password").await;
+    }
+    login_from(&api, "198.51.100.63", &name, "password123").await.assert_fail(429);
+    login_from(&api, owner, &name, "password123").await.assert_success(200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_address_alone_cannot_reach_the_username_ceiling() {
     let api = TestApi::with_config(|c| {
@@ -192,26 +243,92 @@ async fn forty_parallel_guesses_at_one_code_compare_at_most_five_and_never_the_l
     }
 }
 
+async fn phone_login_from(api: &TestApi, ip: &str, phone: &str, code: &str) -> Answer {
+    api.send_from(ip, Method::GET, &format!("/phonelogin/?phone={phone}&captcha={code}"), None).await
+}
+
+/// Issue 29, item 1: send, five wrong tries, send, five wrong tries, from one address. The
+/// budget of wrong tries is that address's, not the phone's: the owner's real code, asked for
+/// and typed from the owner's address, still logs in while the attacker's address is refused.
 #[tokio::test]
-async fn the_daily_wrong_try_budget_survives_re_sends() {
+async fn one_address_cannot_lock_the_owner_out_of_sms_login() {
     let api = TestApi::with_config(|c| c.sms.resend_interval = Duration::ZERO).await;
     let (national, e164) = unique_phone();
+    let (attacker, owner) = ("203.0.113.40", "198.51.100.40");
     let mut wrong = wrong_codes("");
-    // Two codes, five wrong tries each: 10, the phone's daily budget.
+    // Two codes, five wrong tries each: 10, the address's daily budget for this phone.
     for _ in 0..2 {
-        send_code(&api, "127.0.0.1", &national).await.assert_success(200);
+        send_code(&api, attacker, &national).await.assert_success(200);
         let code = latest_code(&e164).await;
         for g in wrong.by_ref().filter(|g| *g != code).take(5) {
-            phone_login(&api, &national, &g).await.assert_fail(401);
+            phone_login_from(&api, attacker, &national, &g).await.assert_fail(401);
         }
     }
-    // A fresh code is delivered, but no try is left today: not even the right one is checked.
-    send_code(&api, "127.0.0.1", &national).await.assert_success(200);
+    // The budget survives re-sends: a fresh code is delivered, but that address has no try
+    // left today, not even for the right code.
+    send_code(&api, attacker, &national).await.assert_success(200);
     let code = latest_code(&e164).await;
-    let a = phone_login(&api, &national, &code).await;
+    let a = phone_login_from(&api, attacker, &national, &code).await;
     a.assert_fail(429);
     assert_eq!(a.body["error"], "too_many_attempts");
     assert!(a.headers.contains_key("retry-after"));
+    // The owner asks for a code and types it: it logs in.
+    send_code(&api, owner, &national).await.assert_success(200);
+    let code = latest_code(&e164).await;
+    phone_login_from(&api, owner, &national, &code).await.assert_success(200);
+    // The attacker's address stays refused.
+    phone_login_from(&api, attacker, &national, wrong.next().as_deref().unwrap()).await.assert_fail(429);
+}
+
+/// The per-phone ceiling caps what many addresses together can guess at one phone's codes.
+#[tokio::test]
+async fn many_addresses_together_stop_at_the_phones_wrong_try_ceiling() {
+    let api = TestApi::with_config(|c| {
+        c.sms.resend_interval = Duration::ZERO;
+        c.sms.wrong_try_budget = 2;
+        c.sms.wrong_try_ceiling = 6;
+        c.sms.max_attempts = 20;
+    })
+    .await;
+    let (national, e164) = unique_phone();
+    let mut wrong = wrong_codes("");
+    send_code(&api, "198.51.100.41", &national).await.assert_success(200);
+    let codes = sms_for(&e164).await;
+    let mut answers = Vec::new();
+    for ip in 1..=5 {
+        for _ in 0..2 {
+            let g = wrong.by_ref().find(|g| !codes.iter().any(|c| c.contains(g.as_str()))).unwrap();
+            answers.push(phone_login_from(&api, &format!("192.0.2.{ip}"), &national, &g).await.status);
+        }
+    }
+    assert_eq!(answers.iter().filter(|s| **s == 401).count(), 6, "{answers:?}");
+    assert_eq!(answers.iter().filter(|s| **s == 429).count(), 4, "{answers:?}");
+    // Past the ceiling, no address gets a code compared until the window ends.
+    let right = latest_code(&e164).await;
+    phone_login_from(&api, "198.51.100.42", &national, &right).await.assert_fail(429);
+}
+
+/// A send that starts a new budget window starts every address's budget afresh with it.
+#[tokio::test]
+async fn a_new_window_gives_an_address_its_budget_back() {
+    // A window shorter than a code's life: every send starts a new one.
+    let api = TestApi::with_config(|c| {
+        c.sms.resend_interval = Duration::ZERO;
+        c.sms.wrong_try_budget = 2;
+        c.sms.wrong_try_window = Duration::from_secs(100);
+    })
+    .await;
+    let (national, e164) = unique_phone();
+    let ip = "203.0.113.43";
+    send_code(&api, ip, &national).await.assert_success(200);
+    let code = latest_code(&e164).await;
+    let mut wrong = wrong_codes(&code);
+    for _ in 0..2 {
+        phone_login_from(&api, ip, &national, &wrong.next().unwrap()).await.assert_fail(401);
+    }
+    phone_login_from(&api, ip, &national, &wrong.next().unwrap()).await.assert_fail(429);
+    send_code(&api, ip, &national).await.assert_success(200);
+    phone_login_from(&api, ip, &national, &latest_code(&e164).await).await.assert_success(200);
 }
 
 #[tokio::test]
@@ -388,4 +505,86 @@ async fn phone_login_usernames_do_not_contain_the_number() {
             .body;
         assert_eq!(taken["status"], "SUCCESS", "phone_<number> is not anybody's name: {taken}");
     }
+}
+
+/// Issue 29, item 6: SMS pumping across many phones and addresses (each under its own limits)
+/// stops at the global budget, reserved before SNS is called.
+#[tokio::test]
+async fn pumping_stops_at_the_global_sms_budget() {
+    let api = TestApi::with_config(|c| c.sms.global_hourly_limit = 3).await;
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let (national, e164) = unique_phone();
+        sent.push((send_code(&api, &format!("192.0.2.{}", 60 + i), &national).await, e164));
+    }
+    let ok = sent.iter().filter(|(a, _)| a.status == 200).count();
+    assert_eq!(ok, 3, "{:?}", sent.iter().map(|(a, _)| &a.body).collect::<Vec<_>>());
+    for (a, e164) in sent.iter().filter(|(a, _)| a.status != 200) {
+        a.assert_fail(429);
+        assert_eq!(a.body["error"], "sms_global_limit");
+        assert!(a.headers.contains_key("retry-after"));
+        assert!(sms_for(e164).await.is_empty(), "a refused send reaches no phone");
+    }
+}
+
+/// The per-country budget: one destination country (where pumping pays) is capped on its own,
+/// the others keep sending.
+#[tokio::test]
+async fn a_country_stops_at_its_own_budget_and_the_others_keep_sending() {
+    let api = TestApi::with_config(|c| {
+        c.sms.allowed_countries = vec!["86".into(), "852".into(), "853".into()];
+        c.sms.country_daily_limit = 2;
+        // Macau's own budget: none today.
+        c.sms.country_overrides = vec![("853".into(), 0, 0)];
+    })
+    .await;
+    for i in 0..2 {
+        let (national, _) = unique_phone();
+        send_code(&api, &format!("192.0.2.{}", 70 + i), &national).await.assert_success(200);
+    }
+    let (national, _) = unique_phone();
+    let a = send_code(&api, "192.0.2.72", &national).await;
+    a.assert_fail(429);
+    assert_eq!(a.body["error"], "sms_country_limit");
+    let hk = format!("+852{}", &unique_phone().0[3..]);
+    send_code(&api, "192.0.2.73", &hk).await.assert_success(200);
+    let mo = format!("+853{}", &unique_phone().0[3..]);
+    let a = send_code(&api, "192.0.2.74", &mo).await;
+    a.assert_fail(429);
+    assert_eq!(a.body["error"], "sms_country_limit");
+}
+
+/// Issue 29, item 6: a handful of addresses used up a phone's daily sends (4 IPs × 5), and then
+/// the owner got no code all day. An address that has logged in with a code of this phone keeps
+/// getting codes (under its own per-address limit), whatever other addresses spent.
+#[tokio::test]
+async fn attackers_cannot_use_up_the_sends_of_an_address_the_owner_logged_in_from() {
+    let api = TestApi::with_config(|c| {
+        c.sms.resend_interval = Duration::ZERO;
+        c.sms.max_live_codes = 10;
+        c.sms.phone_ip_limit = 3;
+        c.sms.phone_limit = 8;
+    })
+    .await;
+    let (national, e164) = unique_phone();
+    let owner = "198.51.100.50";
+    send_code(&api, owner, &national).await.assert_success(200);
+    phone_login_from(&api, owner, &national, &latest_code(&e164).await).await.assert_success(200);
+    let cfg = api.ctx.config.sms.clone();
+    let mut sent = 1;
+    let mut ip = 0;
+    while sent < cfg.phone_limit {
+        ip += 1;
+        for _ in 0..cfg.phone_ip_limit.min(cfg.phone_limit - sent) {
+            send_code(&api, &format!("192.0.2.{}", 80 + ip), &national).await.assert_success(200);
+            sent += 1;
+        }
+    }
+    println!("{ip} addresses used up the phone's {} daily sends", cfg.phone_limit);
+    let refused = send_code(&api, "192.0.2.99", &national).await;
+    refused.assert_fail(429);
+    assert_eq!(refused.body["error"], "sms_phone_limit");
+    // The owner's address still gets a code, and it works.
+    send_code(&api, owner, &national).await.assert_success(200);
+    phone_login_from(&api, owner, &national, &latest_code(&e164).await).await.assert_success(200);
 }

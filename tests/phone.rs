@@ -182,10 +182,12 @@ async fn sns_down_is_503_and_costs_the_phone_nothing() {
     a.assert_fail(503);
     assert_eq!(a.body["error"], "service_unavailable");
     assert!(sms_for(&e164).await.is_empty());
-    let after: Vec<String> = down.all_items().await.into_iter().filter(|i| !i.contains("smslimit#")).collect();
+    let counter = |i: &String| i.contains("smslimit#") || i.contains("smsbudget#");
+    let after: Vec<String> = down.all_items().await.into_iter().filter(|i| !counter(i)).collect();
     assert_eq!(before, after, "no code stored as sent");
+    assert_eq!(down.all_items().await.iter().filter(|i| counter(i)).count(), 7, "3 limits and 4 budgets taken");
     assert!(
-        down.all_items().await.iter().filter(|i| i.contains("smslimit#")).all(|i| i.contains("N(\"0\")")),
+        down.all_items().await.iter().filter(|i| counter(i)).all(|i| i.contains("N(\"0\")")),
         "counters given back"
     );
 

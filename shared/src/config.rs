@@ -45,6 +45,9 @@ pub struct LockoutPolicy {
     /// Failures per (username, address) and window. Below `username_ceiling`, so that one
     /// address alone can never shut the owner out.
     pub ip_ceiling: u32,
+    /// How long an address that logged into a name with its password stays a known address of
+    /// that name, to which `username_ceiling` does not apply.
+    pub known_address_ttl: Duration,
 }
 
 impl Default for LockoutPolicy {
@@ -56,6 +59,7 @@ impl Default for LockoutPolicy {
             window: Duration::from_secs(24 * 3600),
             username_ceiling: 100,
             ip_ceiling: 50,
+            known_address_ttl: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -80,9 +84,13 @@ pub struct SmsConfig {
     pub code_ttl: Duration,
     /// Tries one code allows, however they arrive.
     pub max_attempts: u32,
-    /// Wrong tries one phone allows per `wrong_try_window`, whatever codes they were aimed at:
-    /// re-sending does not buy more guesses.
+    /// Wrong tries at one phone's codes from one source IP per `wrong_try_window`, whatever
+    /// codes they were aimed at: re-sending does not buy more guesses. Per address, so that one
+    /// address spending it does not shut the owner out (issue 29).
     pub wrong_try_budget: u32,
+    /// Wrong tries at one phone's codes from all addresses together per `wrong_try_window`
+    /// (caps what a botnet can guess; above `wrong_try_budget`).
+    pub wrong_try_ceiling: u32,
     pub wrong_try_window: Duration,
     /// Codes of one phone that are valid at the same time: a re-send never voids a delivered
     /// code, so past this a send waits for the oldest live code to expire or be used.
@@ -97,6 +105,20 @@ pub struct SmsConfig {
     pub phone_window: Duration,
     pub ip_limit: u32,
     pub ip_window: Duration,
+    /// Sends from the whole API per hour and per day (UTC), whatever the phone and address:
+    /// the brake on SMS pumping across many numbers and proxies (issue 29).
+    pub global_hourly_limit: u32,
+    pub global_daily_limit: u32,
+    /// Sends to one country calling code per hour and per day: pumping pays in expensive
+    /// destinations, which this caps apart from the rest.
+    pub country_hourly_limit: u32,
+    pub country_daily_limit: u32,
+    /// Calling codes with their own (hourly, daily) budget instead of the two above
+    /// (`SMS_COUNTRY_LIMITS`, e.g. `852=20/200,1=10/50`): the destinations pumping pays in.
+    pub country_overrides: Vec<(String, u32, u32)>,
+    /// How long an address that used one of a phone's codes stays a known address of that
+    /// phone: its sends then do not count toward `phone_limit`.
+    pub known_address_ttl: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +168,7 @@ impl Default for SmsConfig {
             code_ttl: Duration::from_secs(300),
             max_attempts: 5,
             wrong_try_budget: 10,
+            wrong_try_ceiling: 100,
             wrong_try_window: Duration::from_secs(24 * 3600),
             max_live_codes: 3,
             resend_interval: Duration::from_secs(60),
@@ -154,6 +177,12 @@ impl Default for SmsConfig {
             phone_window: Duration::from_secs(24 * 3600),
             ip_limit: 20,
             ip_window: Duration::from_secs(3600),
+            global_hourly_limit: 1000,
+            global_daily_limit: 10_000,
+            country_hourly_limit: 500,
+            country_daily_limit: 5000,
+            country_overrides: Vec::new(),
+            known_address_ttl: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -329,6 +358,9 @@ impl Config {
         if let Some(v) = number("LOGIN_IP_CEILING")? {
             c.lockout.ip_ceiling = v;
         }
+        if let Some(v) = seconds("LOGIN_KNOWN_ADDRESS_SECONDS")? {
+            c.lockout.known_address_ttl = v;
+        }
         if let Some(v) = seconds("DELETE_REAUTH_WINDOW_SECONDS")? {
             c.delete_reauth_window = v;
         }
@@ -414,6 +446,9 @@ impl Config {
         if let Some(v) = number("CAPTCHA_WRONG_TRY_BUDGET")? {
             sms.wrong_try_budget = v;
         }
+        if let Some(v) = number("CAPTCHA_WRONG_TRY_CEILING")? {
+            sms.wrong_try_ceiling = v;
+        }
         if let Some(v) = seconds("CAPTCHA_WRONG_TRY_WINDOW_SECONDS")? {
             sms.wrong_try_window = v;
         }
@@ -437,6 +472,22 @@ impl Config {
         }
         if let Some(v) = seconds("SMS_IP_WINDOW_SECONDS")? {
             sms.ip_window = v;
+        }
+        if let Some(v) = var("SMS_COUNTRY_LIMITS") {
+            sms.country_overrides = country_limits(&v)?;
+        }
+        if let Some(v) = seconds("SMS_KNOWN_ADDRESS_SECONDS")? {
+            sms.known_address_ttl = v;
+        }
+        for (name, slot) in [
+            ("SMS_GLOBAL_HOURLY_LIMIT", &mut sms.global_hourly_limit),
+            ("SMS_GLOBAL_DAILY_LIMIT", &mut sms.global_daily_limit),
+            ("SMS_COUNTRY_HOURLY_LIMIT", &mut sms.country_hourly_limit),
+            ("SMS_COUNTRY_DAILY_LIMIT", &mut sms.country_daily_limit),
+        ] {
+            if let Some(v) = number(name)? {
+                *slot = v;
+            }
         }
         if let Some(v) = var("SNS_VERIFY") {
             c.sns.verify = sns_verify(&v, in_lambda)?;
@@ -503,6 +554,12 @@ impl Config {
         if s.max_attempts == 0 || s.wrong_try_window.is_zero() {
             return Err("CAPTCHA_MAX_ATTEMPTS and CAPTCHA_WRONG_TRY_WINDOW_SECONDS must be positive".into());
         }
+        if s.wrong_try_budget >= s.wrong_try_ceiling {
+            return Err(
+                "CAPTCHA_WRONG_TRY_BUDGET must be below CAPTCHA_WRONG_TRY_CEILING (one address must not shut the owner out)"
+                    .into(),
+            );
+        }
         if !(1..=MAX_LIVE_CODES).contains(&s.max_live_codes) {
             return Err(format!("SMS_MAX_LIVE_CODES must be 1..={MAX_LIVE_CODES}"));
         }
@@ -516,6 +573,35 @@ impl Config {
 /// Every live code is a slot of the phone's captcha item, and every try's condition names
 /// each slot: a small bound keeps that item and expression small.
 pub const MAX_LIVE_CODES: u32 = 10;
+
+impl SmsConfig {
+    /// The (hourly, daily) budget of sends to calling code `cc`.
+    pub fn country_limits(&self, cc: &str) -> (u32, u32) {
+        self.country_overrides
+            .iter()
+            .find(|(c, _, _)| c == cc)
+            .map_or((self.country_hourly_limit, self.country_daily_limit), |(_, h, d)| (*h, *d))
+    }
+}
+
+/// `SMS_COUNTRY_LIMITS`: `<cc>=<hourly>/<daily>`, comma separated.
+fn country_limits(value: &str) -> Result<Vec<(String, u32, u32)>, String> {
+    let err = || format!("SMS_COUNTRY_LIMITS must look like 852=20/200,1=10/50, not {value:?}");
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let (cc, limits) = entry.split_once('=').ok_or_else(err)?;
+            let cc = cc.trim().trim_start_matches('+');
+            if cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(err());
+            }
+            let (h, d) = limits.split_once('/').ok_or_else(err)?;
+            Ok((cc.to_owned(), h.trim().parse().map_err(|_| err())?, d.trim().parse().map_err(|_| err())?))
+        })
+        .collect()
+}
 
 /// `USERS_TABLE`, `TOKENS_TABLE`, `ROOMS_TABLE`. Outside Lambda an unset name is the local
 /// stack's; inside Lambda (deployed, or `sam local`) every name must be set, as the template
@@ -592,6 +678,18 @@ mod tests {
         let no_rooms = |name: &str| (name != "ROOMS_TABLE").then(|| "x".to_owned());
         assert!(tables(true, no_rooms).unwrap_err().contains("ROOMS_TABLE"));
         assert_eq!(tables(false, no_rooms).unwrap().rooms, "RoomsTable");
+    }
+
+    #[test]
+    fn country_budgets_can_be_set_per_calling_code() {
+        let parsed = country_limits("852=20/200, +1=10/50").unwrap();
+        assert_eq!(parsed, [("852".to_owned(), 20, 200), ("1".to_owned(), 10, 50)]);
+        for bad in ["852", "852=20", "x=1/2", "852=a/2", "1234=1/2"] {
+            assert!(country_limits(bad).is_err(), "{bad}");
+        }
+        let sms = SmsConfig { country_overrides: parsed, ..SmsConfig::default() };
+        assert_eq!(sms.country_limits("852"), (20, 200));
+        assert_eq!(sms.country_limits("86"), (500, 5000), "the default for the others");
     }
 
     #[test]

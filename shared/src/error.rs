@@ -143,6 +143,8 @@ impl From<StoreError> for ApiError {
                     SendLimit::Ip => "sms_ip_limit",
                     SendLimit::PhoneIp => "sms_phone_ip_limit",
                     SendLimit::Phone => "sms_phone_limit",
+                    SendLimit::Global => "sms_global_limit",
+                    SendLimit::Country => "sms_country_limit",
                 },
                 retry_after,
             },
@@ -312,6 +314,14 @@ mod tests {
             (
                 StoreError::SendLimited { limit: SendLimit::Phone, retry_after: 7 },
                 (429, "sms_phone_limit", None, Some(7)),
+            ),
+            (
+                StoreError::SendLimited { limit: SendLimit::Global, retry_after: 8 },
+                (429, "sms_global_limit", None, Some(8)),
+            ),
+            (
+                StoreError::SendLimited { limit: SendLimit::Country, retry_after: 9 },
+                (429, "sms_country_limit", None, Some(9)),
             ),
             (StoreError::CaptchaLocked { retry_after: 900 }, (429, "too_many_attempts", None, Some(900))),
             (StoreError::CaptchaTriesUsedUp, (401, "captcha_tries_used_up", None, None)),

@@ -38,6 +38,9 @@ pub enum Metric {
     CaptchaRefused,
     /// SNS failed to take an SMS (503).
     CaptchaFailed,
+    /// A send refused by the global or a country's hourly or daily SMS budget (429): legitimate
+    /// users are being refused, by pumping or by a budget set too low.
+    SmsBudgetSpent,
     /// A third-party login provider, or SNS, failed (timeout, 5xx, undocumented answer).
     ProviderFailure,
     /// DynamoDB requests (each operation once, however many attempts).
@@ -54,7 +57,7 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 14] = [
+    pub const ALL: [Metric; 15] = [
         Metric::ColdStart,
         Metric::LoginOk,
         Metric::LoginFailed,
@@ -62,6 +65,7 @@ impl Metric {
         Metric::CaptchaSent,
         Metric::CaptchaRefused,
         Metric::CaptchaFailed,
+        Metric::SmsBudgetSpent,
         Metric::ProviderFailure,
         Metric::DynamoDbCalls,
         Metric::DynamoDbRetries,
@@ -80,6 +84,7 @@ impl Metric {
             Metric::CaptchaSent => "CaptchaSent",
             Metric::CaptchaRefused => "CaptchaRefused",
             Metric::CaptchaFailed => "CaptchaFailed",
+            Metric::SmsBudgetSpent => "SmsBudgetSpent",
             Metric::ProviderFailure => "ProviderFailure",
             Metric::DynamoDbCalls => "DynamoDbCalls",
             Metric::DynamoDbRetries => "DynamoDbRetries",
@@ -140,7 +145,12 @@ pub(crate) fn count_outcome(handler: Handler, result: &Result<impl Sized, ApiErr
         (Handler::PhoneCaptcha, Ok(_)) => count(Metric::CaptchaSent),
         (Handler::RoomDelete, Ok(_)) => count(Metric::RoomDeleted),
         (Handler::AccountDelete, Ok(_)) => count(Metric::AccountDeleted),
-        (Handler::PhoneCaptcha, Err(ApiError::RateLimited { .. })) => count(Metric::CaptchaRefused),
+        (Handler::PhoneCaptcha, Err(ApiError::RateLimited { id, .. })) => {
+            count(Metric::CaptchaRefused);
+            if matches!(*id, "sms_global_limit" | "sms_country_limit") {
+                count(Metric::SmsBudgetSpent);
+            }
+        }
         (_, Err(ApiError::LockedOut { .. } | ApiError::RateLimited { .. })) if login => count(Metric::LoginLocked),
         (
             _,

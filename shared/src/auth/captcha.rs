@@ -25,11 +25,18 @@ pub fn purpose(fields: &Fields) -> Result<Purpose, ApiError> {
 /// comparison (see `Store::try_captcha`); a match is not used up here: the caller puts
 /// `Matched::consume` into the transaction of the change it grants, so a refused change (409,
 /// 404 `no_account`, an outage) leaves the code usable and two concurrent uses cannot both win.
-pub async fn redeem(ctx: &Context, phone_e164: &str, purpose: Purpose, code: &str) -> Result<Matched, ApiError> {
+/// Wrong tries are counted against `source_ip`'s budget and the phone's ceiling.
+pub async fn redeem(
+    ctx: &Context,
+    phone_e164: &str,
+    source_ip: &str,
+    purpose: Purpose,
+    code: &str,
+) -> Result<Matched, ApiError> {
     check_format(code)?;
     let cfg = &ctx.config.sms;
     let hash = digest(cfg.code_secret.expose(), phone_e164, purpose, code);
-    Ok(ctx.store.try_captcha(phone_e164, &hash, cfg, clock::now_unix()).await?)
+    Ok(ctx.store.try_captcha(phone_e164, source_ip, &hash, cfg, clock::now_unix()).await?)
 }
 
 pub fn generate() -> Result<String, ApiError> {

@@ -8,7 +8,9 @@
 //!   doubling, never longer than `max` (Cognito's published behaviour); at `ip_ceiling` it is
 //!   shut until the window ends. Other addresses, the owner's among them, are not affected.
 //! - the username gets `username_ceiling` attempts from all addresses together (a botnet's
-//!   budget); past it no password of that name is checked until the window ends.
+//!   budget); past it no password of that name is checked until the window ends, except from
+//!   a known address: one that logged into the name in the last `known_address_ttl` (30 days).
+//!   The botnet does not have one; the owner usually does (docs/security.md 2).
 //!
 //! A success forgets the address's failures and gives its reservation back to the ceiling.
 //! Unknown usernames go through the same writes and the same argon2 work as known ones.
@@ -40,7 +42,9 @@ fn refusal(policy: &LockoutPolicy, seen: &LoginFailures, now: u64) -> Option<u64
         return None;
     }
     let until_window_end = seen.window_end - now;
-    if seen.total >= policy.username_ceiling || seen.ip_failures >= policy.ip_ceiling {
+    // A known address (it logged into this name recently) is not held by the name's ceiling.
+    let ceiling = seen.total >= policy.username_ceiling && seen.known_until <= now;
+    if ceiling || seen.ip_failures >= policy.ip_ceiling {
         return Some(until_window_end);
     }
     let lock_end = seen.ip_last.saturating_add(lock_seconds(policy, seen.ip_failures));
@@ -89,7 +93,8 @@ pub async fn check_password(
     let right = passwords::verify(password, hash).await?;
     match creds {
         Some(creds) if right => {
-            ctx.store.forget_login_attempt(&attempt, window_end).await?;
+            let known_until = attempt.now + ctx.config.lockout.known_address_ttl.as_secs();
+            ctx.store.forget_login_attempt(&attempt, window_end, known_until).await?;
             Ok(creds)
         }
         _ => Err(ApiError::BadCredentials),
@@ -126,12 +131,20 @@ mod tests {
             total,
             ip_failures,
             ip_last,
+            known_until: 0,
+            known: Vec::new(),
         };
         assert_eq!(refusal(&p, &seen(4, 4, now), now), None, "below the threshold");
         assert_eq!(refusal(&p, &seen(5, 5, now - 10), now), Some(20), "locked 30 s after the 5th");
         assert_eq!(refusal(&p, &seen(5, 5, now - 30), now), None, "the lock is over");
         assert_eq!(refusal(&p, &seen(100, 0, 0), now), Some(3600), "the username's ceiling");
         assert_eq!(refusal(&p, &seen(60, 50, now - 5000), now), Some(3600), "the address's ceiling");
+        let known = LoginFailures { known_until: now + 1, ..seen(100, 3, now - 5000) };
+        assert_eq!(refusal(&p, &known, now), None, "a known address is not held by the name's ceiling");
+        let lapsed = LoginFailures { known_until: now, ..seen(100, 3, now - 5000) };
+        assert_eq!(refusal(&p, &lapsed, now), Some(3600), "a known address that lapsed is");
+        let known_locked = LoginFailures { known_until: now + 1, ..seen(100, 50, now - 5000) };
+        assert_eq!(refusal(&p, &known_locked, now), Some(3600), "its own ceiling still holds");
         let ended = LoginFailures { window_end: now, ..seen(100, 50, now) };
         assert_eq!(refusal(&p, &ended, now), None, "a window that ended is forgotten");
     }

@@ -77,7 +77,7 @@ async fn reauthenticate(
     }
     if let Some(phone) = user.verified_phone() {
         let code = code.ok_or(ApiError::ReauthRequired)?;
-        let matched = captcha::redeem(ctx, phone, Purpose::Delete, &code).await?;
+        let matched = captcha::redeem(ctx, phone, source_ip, Purpose::Delete, &code).await?;
         return Ok(ctx.store.consume_captcha_now(&matched.consume).await?);
     }
     let age = clock::now_unix().saturating_sub(token_issued_at);

@@ -19,7 +19,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let phone = Phone::parse(&raw_phone, &ctx.config.sms.allowed_countries)?;
     captcha::check_format(&code)?;
 
-    let matched = captcha::redeem(ctx, &phone.e164, Purpose::Reset, &code).await?;
+    let matched = captcha::redeem(ctx, &phone.e164, req.source_ip(), Purpose::Reset, &code).await?;
     // The code proved the phone; without an account it stays usable for PhoneLogin, which
     // creates one (it is used up only in the transaction that changes the password).
     let pk = ctx.store.claim_owner(&Claim::phone(&phone)).await?.ok_or(ApiError::NoAccount)?;

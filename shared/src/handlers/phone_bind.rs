@@ -21,7 +21,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     session::require_owner(ctx, &session, pk).await?;
     // The code is checked before anything about the phone's owner is revealed: without it, a
     // 409 would tell anyone with an account which phones are registered.
-    let matched = captcha::redeem(ctx, &phone.e164, Purpose::Bind, &code).await?;
+    let matched = captcha::redeem(ctx, &phone.e164, req.source_ip(), Purpose::Bind, &code).await?;
     let user = ctx.store.bind_phone(&session.user, &phone, &matched.consume).await?;
     Ok(super::user_response("绑定成功", &user, &session.token))
 }

@@ -23,6 +23,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let code = captcha::generate()?;
     let new = NewCode {
         phone: &phone.e164,
+        country: &phone.country,
         source_ip: req.source_ip(),
         code_hash: captcha::digest(cfg.code_secret.expose(), &phone.e164, purpose, &code),
         now: clock::now_unix(),
@@ -34,7 +35,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
         // The SMS never left: the phone keeps its slot and its daily allowance.
         crate::metrics::count(crate::metrics::Metric::CaptchaFailed);
         crate::metrics::count(crate::metrics::Metric::ProviderFailure);
-        if let Err(release) = ctx.store.release_sms(&new, &reserved, cfg).await {
+        if let Err(release) = ctx.store.release_sms(&new, &reserved).await {
             tracing::error!(error = %release, "could not release an unsent SMS reservation");
         }
         return Err(err);

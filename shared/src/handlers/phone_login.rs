@@ -27,7 +27,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let phone = Phone::parse(&raw_phone, &cfg.allowed_countries)?;
     captcha::check_format(&code)?;
 
-    let matched = captcha::redeem(ctx, &phone.e164, Purpose::Login, &code).await?;
+    let matched = captcha::redeem(ctx, &phone.e164, req.source_ip(), Purpose::Login, &code).await?;
 
     let mut draft = User::new(0, String::new(), "0", 0, String::new());
     draft.nickname = phone.masked();

@@ -24,6 +24,10 @@ pub enum SendLimit {
     PhoneIp,
     /// Sends to one phone in its window.
     Phone,
+    /// Sends of the whole API in the hour or the day.
+    Global,
+    /// Sends to one country calling code in the hour or the day.
+    Country,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
