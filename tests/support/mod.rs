@@ -4,6 +4,7 @@
 
 pub mod apple;
 pub mod conflicts;
+pub mod interpose;
 pub mod load;
 pub mod recorder;
 pub mod replay;

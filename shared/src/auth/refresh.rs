@@ -14,7 +14,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::auth::session::{self, Issued};
+use crate::auth::session::{self, Credential, Issued};
 use crate::auth::tokens::{self, NewToken};
 use crate::domain::User;
 use crate::store::{Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
@@ -35,11 +35,10 @@ pub async fn rotate(ctx: &Context, presented: &str) -> Result<(User, Issued), Ap
     if record.expires_at <= now {
         return Err(ApiError::Unauthorized);
     }
-    let (user, session) = tokio::try_join!(ctx.store.get_user(record.user_pk), ctx.store.get_session(&record.session))?;
-    let (user, session) = (user.ok_or(ApiError::Unauthorized)?, session.ok_or(ApiError::Unauthorized)?);
-    if session.ended_at.is_some() || session.user_pk != user.pk || session.epoch != user.token_epoch {
-        return Err(ApiError::Unauthorized);
-    }
+    let (account, login) = ctx.store.account_and_session(record.user_pk, &record.session).await?;
+    let credential = Credential { user_pk: record.user_pk, session: &record.session, token: None };
+    let (user, session) = session::live(&credential, account, login)?;
+    let session = session.ok_or(ApiError::Unauthorized)?;
     if record.used_at.is_some() {
         return replay(ctx, presented, &record, &session, user, now).await;
     }
@@ -82,7 +81,7 @@ async fn replay(
         // follow one session, never a whole 128-bit value a log scan could mistake for a token.
         let session_prefix = session.id.get(..8).unwrap_or_default();
         tracing::warn!(user_pk = user.pk, session_prefix, "refresh token reused after its rotation: session revoked");
-        ctx.store.end_session(&session.id, now, None).await?;
+        ctx.store.end_session(session, now).await?;
         return Err(ApiError::Unauthorized);
     }
     let sealed = record.next.as_deref().ok_or(ApiError::Contended)?;

@@ -3,7 +3,8 @@
 //! configured window) deletes the account: see store/deletion.rs for what happens, in which
 //! order, and what is left.
 
-use crate::auth::{captcha, lockout, session};
+use crate::auth::session::{self, Credential};
+use crate::auth::{captcha, lockout, tokens};
 use crate::http::{ApiRequest, ApiResponse};
 use crate::store::deletion::AccountState;
 use crate::store::StoreError;
@@ -20,17 +21,16 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
         captcha::check_format(code)?;
     }
 
-    let (_, record) = session::presented_token(ctx, &req, Some(&fields)).await?;
-    let user = match ctx.store.account_state(record.user_pk).await? {
-        Some(AccountState::Live(user)) if user.token_epoch == record.epoch => *user,
-        // A deletion of this account already happened (a parallel or retried DELETE): finish
-        // removing its rooms, in case that request died midway, and say it is gone.
-        Some(AccountState::Deleted) if record.user_pk == pk => {
-            ctx.store.delete_owned_rooms(pk).await?;
-            return Err(ApiError::NotFound("user"));
-        }
-        _ => return Err(ApiError::Unauthorized),
-    };
+    let (token, record) = session::presented_token(ctx, &req, Some(&fields)).await?;
+    let (account, login) = ctx.store.account_and_session(record.user_pk, &record.session).await?;
+    // A deletion of this account already happened (a parallel or retried DELETE): finish
+    // removing its rooms, in case that request died midway, and say it is gone.
+    if matches!(account, Some(AccountState::Deleted)) && record.user_pk == pk {
+        ctx.store.delete_owned_rooms(pk).await?;
+        return Err(ApiError::NotFound("user"));
+    }
+    let hash = tokens::hash(&token);
+    let (user, _) = session::live(&Credential::of_token(&record, &hash), account, login)?;
     session::require_caller(ctx, user.pk, pk).await?;
 
     reauthenticate(ctx, &user, req.source_ip(), record.issued_at, password, code).await?;

@@ -40,13 +40,15 @@ pub(crate) fn is_tombstone(item: &Item) -> bool {
     item.contains_key("deleted_at")
 }
 
+impl AccountState {
+    pub(crate) fn read(item: &Item) -> Result<Self, StoreError> {
+        Ok(if is_tombstone(item) { AccountState::Deleted } else { AccountState::Live(Box::new(User::try_from(item)?)) })
+    }
+}
+
 impl Store {
     pub async fn account_state(&self, pk: u64) -> Result<Option<AccountState>, StoreError> {
-        let item = self.get(&self.tables.users, user_id(pk)).await?;
-        item.map(|i| {
-            Ok(if is_tombstone(&i) { AccountState::Deleted } else { AccountState::Live(Box::new(User::try_from(&i)?)) })
-        })
-        .transpose()
+        self.get(&self.tables.users, user_id(pk)).await?.as_ref().map(AccountState::read).transpose()
     }
 
     /// Step 1 (see the module): `Contended` when the account changed since `user` was read.

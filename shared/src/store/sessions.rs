@@ -6,11 +6,17 @@
 //!   a replay is recognised: `used_at` and the successor sealed under the used token (see
 //!   auth::refresh) are set by the rotation that used it up.
 //!
-//! A 24 h token record names its session but checking it never reads the session: revoking a
-//! session deletes its tokens instead, so authentication stays one read of the token.
+//! A 24 h token record names its session, and authentication reads the session with the account
+//! (one BatchGetItem over both tables, auth::session::live decides): ending a session is the one
+//! write that marks it ended, so its tokens and refresh tokens are refused from that write on,
+//! whatever token items survive it. The token items are deleted in the same transaction, as
+//! tidiness, not as the revocation.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, ReturnValue, TransactWriteItem, Update};
+use std::collections::HashMap;
 
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
+
+use super::deletion::AccountState;
 use super::tokens::TokenRecord;
 use super::users::user_id;
 use super::StoreError;
@@ -184,15 +190,6 @@ impl Store {
         self.get(&self.tables.tokens, refresh_id(hash)).await?.as_ref().map(RefreshRecord::read).transpose()
     }
 
-    pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let key = session_id(id);
-        self.get(&self.tables.tokens, key.as_str())
-            .await?
-            .as_ref()
-            .map(|item| SessionRecord::read(item, &key))
-            .transpose()
-    }
-
     /// Uses up refresh token `r.old_hash` and hands out `r.next` in one transaction whose
     /// conditions make it the one rotation of that token: the token still unused, the session
     /// still open with this token as its live one, the user still in the session's epoch.
@@ -253,35 +250,62 @@ impl Store {
         }
     }
 
-    /// Ends session `id`: no refresh token of it rotates any more, and every 24 h token it
-    /// issued is deleted (`already_gone`, the one logout just deleted, is skipped). The session
-    /// is marked first, so no rotation can add a token while they are being deleted. A session
-    /// that does not exist (expired and swept) has nothing left to end.
-    pub async fn end_session(&self, id: &str, now: u64, already_gone: Option<&str>) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
+    /// The account and the login session a credential names, read together in one BatchGetItem
+    /// (they live in two tables). A credential without a session (a token older than sessions,
+    /// or imported) reads the account alone.
+    pub async fn account_and_session(
+        &self,
+        user_pk: u64,
+        session: &str,
+    ) -> Result<(Option<AccountState>, Option<SessionRecord>), StoreError> {
+        if session.is_empty() {
+            return Ok((self.account_state(user_pk).await?, None));
+        }
+        let key_of_session = session_id(session);
+        let mut found = self
+            .batch_get_tables(HashMap::from([
+                (self.tables.users.clone(), vec![key(user_id(user_pk))]),
+                (self.tables.tokens.clone(), vec![key(key_of_session.as_str())]),
+            ]))
+            .await?;
+        let account = found.remove(&self.tables.users).unwrap_or_default();
+        let record = found.remove(&self.tables.tokens).unwrap_or_default();
+        Ok((
+            account.first().map(AccountState::read).transpose()?,
+            record.first().map(|item| SessionRecord::read(item, &key_of_session)).transpose()?,
+        ))
+    }
+
+    /// Ends `session` (as read) in one transaction: the session marked ended (from this write on
+    /// no token or refresh token of it authenticates, and no rotation can add one) and the 24 h
+    /// tokens it lists deleted. Either all of it happens or none, so a failed end is retried
+    /// whole by the next request that ends it. A session that no longer exists (expired and
+    /// swept) has nothing left to end. A token a rotation added after `session` was read stays
+    /// as an item until it expires, refused like the others.
+    pub async fn end_session(&self, session: &SessionRecord, now: u64) -> Result<(), StoreError> {
+        let end = Update::builder()
             .table_name(&self.tables.tokens)
-            .set_key(Some(key(session_id(id))))
+            .set_key(Some(key(session_id(&session.id))))
             .update_expression("SET ended_at = if_not_exists(ended_at, :now) REMOVE #cur")
             .condition_expression("attribute_exists(id)")
             .expression_attribute_names("#cur", "current")
             .expression_attribute_values(":now", n(now))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        let Some(out) = super::unless_condition_failed(result)? else {
-            return Ok(());
-        };
-        let session = out.attributes().map(|item| SessionRecord::read(item, &session_id(id))).transpose()?;
-        let deletes = session
-            .into_iter()
-            .flat_map(|s| s.tokens)
-            .filter(|(hash, _)| Some(hash.as_str()) != already_gone)
-            .map(|(hash, _)| self.token_delete(&hash))
-            .collect::<Result<Vec<_>, _>>()?;
-        for chunk in deletes.chunks(TRANSACTION_MAX) {
-            // Unconditional deletes: a transaction only for the batch (and its retries).
+            .build()
+            .map_err(build_err)?;
+        let mut deletes =
+            session.tokens.iter().map(|(hash, _)| self.token_delete(hash)).collect::<Result<Vec<_>, _>>()?;
+        // A session lists at most SESSION_LIVE_TOKENS_MAX live tokens and the expired ones of its
+        // last rotation: the rest fits one transaction with the end. Beyond 100 (not written by
+        // this code), the overflow goes after the end, which already refuses them.
+        let rest = deletes.split_off(deletes.len().min(TRANSACTION_MAX - 1));
+        let mut items = vec![TransactWriteItem::builder().update(end).build()];
+        items.extend(deletes);
+        match self.transact(items).await? {
+            Ok(()) => {}
+            Err(r) if r.index == 0 => return Ok(()),
+            Err(_) => return Err(StoreError::Contended),
+        }
+        for chunk in rest.chunks(TRANSACTION_MAX) {
             if self.transact(chunk.to_vec()).await?.is_err() {
                 return Err(StoreError::Contended);
             }
