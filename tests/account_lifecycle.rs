@@ -79,6 +79,7 @@ async fn leftovers(api: &TestApi, pk: &str) -> Vec<String> {
             // records, sessions and refresh tokens, made of hashes, numbers and times, which the
             // table's TTL removes. Anything else naming the pk is a leftover.
             const CREDENTIAL_ATTRIBUTES: &[&str] = &[
+                "created",
                 "current",
                 "ended_at",
                 "epoch",
@@ -625,4 +626,59 @@ fn ignoring_try_counts(items: Vec<String>) -> Vec<String> {
         .into_iter()
         .map(|item| if item.contains("captcha#") { drop_attr(drop_attr(item, "tries"), "budget_used") } else { item })
         .collect()
+}
+
+/// Moves the login behind `token` `seconds` into the past: the times its token record and its
+/// session record keep of it (`issued_at`, `created`), as if the user had signed in that long ago.
+async fn age_login(api: &TestApi, token: &str, seconds: u64) {
+    let table = &api.ctx.store.tables().tokens;
+    let record = |id: String| async move {
+        let got = api.ddb().get_item().table_name(table).key("id", AttributeValue::S(id.clone())).send().await;
+        (id, got.unwrap().item.unwrap_or_default())
+    };
+    let token_item = record(shared::auth::tokens::hash(token)).await;
+    let session = format!("session#{}", token_item.1["session"].as_s().unwrap());
+    for (id, item) in [token_item, record(session).await] {
+        for attribute in ["issued_at", "created"] {
+            let Some(AttributeValue::N(v)) = item.get(attribute) else { continue };
+            let aged = v.parse::<u64>().unwrap() - seconds;
+            api.ddb()
+                .update_item()
+                .table_name(table)
+                .key("id", AttributeValue::S(id.clone()))
+                .update_expression("SET #a = :v")
+                .expression_attribute_names("#a", attribute)
+                .expression_attribute_values(":v", AttributeValue::N(aged.to_string()))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refreshed_token_of_an_old_third_party_login_is_no_reauthentication() {
+    let providers = StandIns::start().await;
+    let api = TestApi::with_config(|c| providers.configure(c)).await;
+    let openid = Kind::WeChat.subject(12);
+    providers.wechat.grant("wx-refresh", &openid, "");
+    let sns = api
+        .post(
+            "/snslogin/",
+            json!({"login_type": "1", "snsid": openid, "access_token": "wx-refresh", "username": unique("wx"),
+                   "nickname": "微信", "icon": "https://a.example/i.png"}),
+        )
+        .await;
+    sns.assert_success(201);
+    // Someone holding the 30-day refresh token of a login made 11 minutes ago refreshes it: the
+    // new 24 h token is seconds old, the login behind it is not.
+    age_login(&api, sns.str("token"), 11 * 60).await;
+    let refreshed = api.post("/token/refresh/", json!({"refresh_token": sns.str("refresh_token")})).await;
+    refreshed.assert_success(200);
+    let before = api.all_items().await;
+    let a = delete(&api, sns.str("pk"), json!({"token": refreshed.str("token")})).await;
+    a.assert_fail(401);
+    assert_eq!(a.body["error"], "reauth_required");
+    assert_eq!(before, api.all_items().await, "nothing deleted");
+    get_user(&api, sns.str("pk"), refreshed.str("token")).await.assert_success(200);
 }

@@ -1,7 +1,7 @@
 //! DELETE /users/{pk}/: the account's own token plus re-authentication (its password; without
-//! one, a captcha for its verified phone; without either, a token younger than the
-//! configured window) deletes the account: see store/deletion.rs for what happens, in which
-//! order, and what is left.
+//! one, a captcha for its verified phone; without either, a login younger than the configured
+//! window: the login time of the token's session, which refreshes carry unchanged) deletes the
+//! account: see store/deletion.rs for what happens, in which order, and what is left.
 
 use crate::auth::session::{self, Credential};
 use crate::auth::{captcha, lockout, tokens};
@@ -30,10 +30,14 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
         return Err(ApiError::NotFound("user"));
     }
     let hash = tokens::hash(&token);
-    let (user, _) = session::live(&Credential::of_token(&record, &hash), account, login)?;
+    let (user, login) = session::live(&Credential::of_token(&record, &hash), account, login)?;
+    // "A token issued less than 10 minutes ago" means a login that recent: a refresh issues new
+    // tokens in the old login's session, and must not renew the proof (a stolen 30-day refresh
+    // token is no re-authentication). A token older than sessions is its own login.
+    let logged_in_at = login.map_or(record.issued_at, |s| s.created);
     session::require_caller(ctx, user.pk, pk).await?;
 
-    reauthenticate(ctx, &user, req.source_ip(), record.issued_at, password, code).await?;
+    reauthenticate(ctx, &user, req.source_ip(), logged_in_at, password, code).await?;
     hooks::before_delete(ctx, &user).await;
     match ctx.store.retire_account(&user).await {
         Ok(()) => {}
@@ -59,7 +63,7 @@ async fn reauthenticate(
     ctx: &Context,
     user: &crate::domain::User,
     source_ip: &str,
-    token_issued_at: u64,
+    logged_in_at: u64,
     password: Option<String>,
     code: Option<String>,
 ) -> Result<(), ApiError> {
@@ -78,7 +82,7 @@ async fn reauthenticate(
         let matched = captcha::redeem(ctx, phone, &code).await?;
         return Ok(ctx.store.consume_captcha_now(&matched.consume).await?);
     }
-    let age = clock::now_unix().saturating_sub(token_issued_at);
+    let age = clock::now_unix().saturating_sub(logged_in_at);
     if age < ctx.config.delete_reauth_window.as_secs() {
         Ok(())
     } else {

@@ -1,5 +1,6 @@
 //! Login sessions and their refresh tokens, in the token table beside the 24 h tokens:
-//! - `session#<id>`: one per login: the user and token epoch it was opened in, the hash of its
+//! - `session#<id>`: one per login: the user and token epoch it was opened in, when (`created`,
+//!   which no refresh moves), the hash of its
 //!   one live refresh token (`current`), the 24 h tokens it issued that may still be alive
 //!   (`tokens`, hash -> expiry: what revoking the session deletes), `ended_at` once revoked;
 //! - `refresh#<sha256>`: one per refresh token, kept until it expires even once used, so that
@@ -42,7 +43,8 @@ pub struct Grant {
     pub epoch: u64,
     pub token_hash: String,
     pub token_expires_at: u64,
-    /// When the token was issued (AccountDelete's re-authentication window).
+    /// When the token was issued; at a login, also the session's `created` (the login time
+    /// AccountDelete's re-authentication window checks; a rotation leaves it alone).
     pub issued_at: u64,
     pub refresh_hash: String,
     pub refresh_expires_at: u64,
@@ -69,6 +71,10 @@ pub struct SessionRecord {
     /// 24 h tokens issued in the session (hash, expiry), oldest first.
     pub tokens: Vec<(String, u64)>,
     pub ended_at: Option<u64>,
+    /// When the login that opened the session happened (unix seconds): refreshes never move it,
+    /// so it is what AccountDelete's "fresh login" re-authentication checks. Sessions written
+    /// before it existed read as 0, i.e. never fresh.
+    pub created: u64,
 }
 
 /// One rotation of a refresh token (see [`Store::rotate`]).
@@ -132,6 +138,7 @@ impl SessionRecord {
             current: a.opt_s("current")?.unwrap_or_default(),
             tokens,
             ended_at: a.opt_n("ended_at")?,
+            created: a.opt_n("created")?.unwrap_or(0),
         })
     }
 }
@@ -165,6 +172,7 @@ impl Store {
             ("current".to_owned(), s(g.refresh_hash.as_str())),
             ("tokens".to_owned(), AttributeValue::M([(g.token_hash.clone(), n(g.token_expires_at))].into())),
             ("expires_at".to_owned(), n(g.refresh_expires_at)),
+            ("created".to_owned(), n(g.issued_at)),
         ]);
         let mut items = Vec::with_capacity(3);
         items.extend(self.grant_puts(g)?);
