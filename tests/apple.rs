@@ -222,3 +222,31 @@ async fn a_refused_code_or_missing_credentials_store_nothing_and_the_sign_in_sta
     assert!(apple.token_calls().is_empty());
     assert_eq!(api.ctx.store.apple_credentials(a.str("pk").parse().unwrap()).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_captured_identity_token_with_a_nonce_is_refused_without_its_nonce() {
+    let (api, _apple) = start().await;
+    let sub = apple_sub();
+    // The app's sign-in bound this token to its nonce; a copy replayed without the raw nonce
+    // (logs, a proxy, another app) must not sign in.
+    let mut claims = claims(&sub);
+    claims["nonce"] = hex::encode(Sha256::digest(b"raw-nonce-of-the-app")).into();
+    let captured = keys()[0].sign(&claims);
+    refused(&api, body(&sub, &captured), 401, "nonce claim, no nonce sent").await;
+    let mut b = body(&sub, &captured);
+    b["nonce"] = "raw-nonce-of-the-app".into();
+    api.post("/snslogin/", b).await.assert_success(201);
+}
+
+#[tokio::test]
+async fn a_key_apple_withdrew_stops_being_trusted_when_the_cache_expires() {
+    // The cache's age limit at zero: every token is checked against keys fetched for it.
+    let (api, apple) = start_with(|c| c.sns.apple.keys_max_age = Duration::ZERO).await;
+    let sub = apple_sub();
+    api.post("/snslogin/", body(&sub, &keys()[0].sign(&claims(&sub)))).await.assert_success(201);
+    // Apple withdraws the first key (compromised, or rotated out) and publishes the second.
+    apple.rotate();
+    refused(&api, body(&sub, &keys()[0].sign(&claims(&sub))), 401, "signed with the withdrawn key").await;
+    api.post("/snslogin/", body(&sub, &keys()[1].sign(&claims(&sub)))).await.assert_success(200);
+    assert_eq!(apple.key_requests(), 3, "one fetch per check once the cache is too old");
+}

@@ -144,9 +144,11 @@ pub struct AppleConfig {
     /// Bundle ids and service ids an identity token's `aud` may name (`APPLE_CLIENT_IDS`,
     /// comma separated). Empty: Sign in with Apple is refused (503), never unchecked.
     pub client_ids: Vec<String>,
-    /// An unknown `kid` refetches Apple's keys at most this often (the cache otherwise lives
-    /// as long as the sandbox).
+    /// An unknown `kid` refetches Apple's keys at most this often.
     pub keys_refetch_interval: Duration,
+    /// Apple's keys are trusted this long after they were fetched, then fetched again before
+    /// the next token is checked: a key Apple withdrew stops being trusted within this.
+    pub keys_max_age: Duration,
     /// Leeway on `exp` (and `iat`) for clock skew.
     pub leeway: Duration,
     /// The credentials of the code exchange and of revocation (team, key id, the .p8 key's PEM
@@ -168,6 +170,7 @@ impl Default for AppleConfig {
             api_base: APPLE_ISSUER.into(),
             client_ids: Vec::new(),
             keys_refetch_interval: Duration::from_secs(60),
+            keys_max_age: Duration::from_secs(24 * 3600),
             leeway: Duration::from_secs(60),
             team_id: String::new(),
             key_id: String::new(),
@@ -393,6 +396,9 @@ impl Config {
         }
         if let Some(v) = seconds("APPLE_KEYS_REFETCH_SECONDS")? {
             c.sns.apple.keys_refetch_interval = v;
+        }
+        if let Some(v) = seconds("APPLE_KEYS_MAX_AGE_SECONDS")? {
+            c.sns.apple.keys_max_age = v;
         }
         if let Some(v) = var("APPLE_TEAM_ID") {
             c.sns.apple.team_id = v;

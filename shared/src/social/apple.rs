@@ -1,13 +1,17 @@
 //! Sign in with Apple: the identity token (a JWT the app got from Apple) is checked here, never
 //! trusted: RS256 signature against Apple's published keys, `iss`, `aud` one of our client ids,
-//! `exp` (small leeway), `sub` equal to the `snsid` the client claims, and the `nonce` when the
-//! client sends one (SHA-256 hex of it, so a token captured from another sign-in cannot be
-//! replayed into this one).
+//! `exp` (small leeway), `sub` equal to the `snsid` the client claims, and the nonce: a token
+//! whose claims carry a `nonce` is accepted only with the raw nonce it was bound to (SHA-256 hex
+//! of the request's `nonce` equal to the claim), so a captured token does not replay without it;
+//! a request's `nonce` against a token without one is refused too. Apps should always send one
+//! (docs/security.md).
 //!
-//! Apple's keys (`{APPLE_API_BASE}/auth/keys`) are cached for the life of the sandbox. A token
-//! signed with a `kid` the cache does not know refetches them (Apple rotates keys), but not more
-//! than once per `keys_refetch_interval`: garbage `kid`s cannot turn this function into a
-//! request flood on Apple. Concurrent requests wait for one fetch instead of each making one.
+//! Apple's keys (`{APPLE_API_BASE}/auth/keys`) are cached per sandbox for `keys_max_age` (24 h),
+//! then fetched again before the next token is checked, so a key Apple withdrew stops being
+//! trusted within a day (a failed refetch then trusts none: 502). A token signed with a `kid`
+//! the cache does not know refetches them too (Apple rotates keys), but not more than once per
+//! `keys_refetch_interval`: garbage `kid`s cannot turn this function into a request flood on
+//! Apple. Concurrent requests wait for one fetch instead of each making one.
 //!
 //! With Apple credentials configured and an `authorization_code`, the code is exchanged at
 //! `/auth/token` for Apple's refresh token, which is stored only so that [`revoke`] can revoke
@@ -105,23 +109,30 @@ impl AppleKeys {
         if claims.sub != snsid {
             return Err(rejected("sub is not snsid"));
         }
-        if let Some(raw) = nonce {
-            let expected = hex::encode(Sha256::digest(raw.as_bytes()));
-            if claims.nonce.as_deref() != Some(expected.as_str()) {
-                return Err(rejected("nonce mismatch"));
-            }
+        match (nonce, claims.nonce.as_deref()) {
+            (None, None) => {}
+            (Some(raw), Some(bound)) if hex::encode(Sha256::digest(raw.as_bytes())) == bound => {}
+            (None, Some(_)) => return Err(rejected("the token is bound to a nonce the request does not carry")),
+            _ => return Err(rejected("nonce mismatch")),
         }
         Ok(AppleIdentity { email: claims.email.filter(|e| !e.is_empty()), client_id: claims.aud })
     }
 
-    /// The key `kid`, from the cache or from one refetch when the last is old enough.
+    /// The key `kid`: from the cache while it is younger than `keys_max_age`, else from a fetch;
+    /// an unknown `kid` refetches when the last fetch is older than `keys_refetch_interval`.
     async fn key(&self, http: &HttpClient, config: &AppleConfig, kid: &str) -> Result<DecodingKey, ApiError> {
         let mut cache = self.cache.lock().await;
-        if let Some(key) = cache.keys.get(kid) {
-            return Ok(key.clone());
-        }
-        if cache.fetched_at.is_some_and(|at| at.elapsed() < config.keys_refetch_interval) {
-            return Err(rejected(format!("unknown kid {kid}")));
+        let fresh = cache.fetched_at.is_some_and(|at| at.elapsed() < config.keys_max_age);
+        if fresh {
+            if let Some(key) = cache.keys.get(kid) {
+                return Ok(key.clone());
+            }
+            if cache.fetched_at.is_some_and(|at| at.elapsed() < config.keys_refetch_interval) {
+                return Err(rejected(format!("unknown kid {kid}")));
+            }
+        } else {
+            // Too old to trust, whether or not the refetch below succeeds.
+            cache.keys.clear();
         }
         cache.keys = fetch(http, config).await?;
         cache.fetched_at = Some(Instant::now());
