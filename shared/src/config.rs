@@ -159,7 +159,20 @@ pub struct AppleConfig {
     /// Lifetime of the ES256 client secret made for each call (Apple allows up to 6 months;
     /// one is made per call, so minutes suffice).
     pub client_secret_ttl: Duration,
+    /// Key that seals Apple's refresh tokens at rest (social::apple). Deployed, a generated
+    /// Secrets Manager secret (`APPLE_TOKEN_SEAL_KEY_ARN`); the development key works only
+    /// outside Lambda (secrets.rs).
+    pub seal_key: Secret,
+    /// How long a stored Apple refresh token is kept after the sign-in that stored it (the
+    /// table's TTL; each sign-in with a code renews it).
+    pub token_ttl: Duration,
+    /// How long a deleted account's Apple token is kept for revocation retries.
+    pub revocation_retry: Duration,
 }
+
+/// The Apple token seal key when none is configured: public (it is in this file), so a Lambda
+/// that stores Apple tokens refuses to start with it (secrets.rs).
+pub const DEVELOPMENT_APPLE_SEAL_KEY: &str = "local-development-only-apple-token-seal-key";
 
 /// The issuer of every genuine identity token, whatever `APPLE_API_BASE` points at.
 pub const APPLE_ISSUER: &str = "https://appleid.apple.com";
@@ -176,6 +189,9 @@ impl Default for AppleConfig {
             key_id: String::new(),
             private_key: None,
             client_secret_ttl: Duration::from_secs(300),
+            seal_key: Secret::new(DEVELOPMENT_APPLE_SEAL_KEY),
+            token_ttl: Duration::from_secs(180 * 86_400),
+            revocation_retry: Duration::from_secs(30 * 86_400),
         }
     }
 }

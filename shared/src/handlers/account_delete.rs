@@ -38,8 +38,8 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     session::require_caller(ctx, user.pk, pk).await?;
 
     reauthenticate(ctx, &user, req.source_ip(), logged_in_at, password, code).await?;
-    hooks::before_delete(ctx, &user).await;
-    match ctx.store.retire_account(&user).await {
+    let apple_owed = hooks::owed_to_apple(ctx, &user).await?;
+    match ctx.store.retire_account(&user, apple_owed).await {
         Ok(()) => {}
         // A parallel DELETE won: it is gone, whoever deleted it. Otherwise the profile changed
         // since it was read, and the client may retry.
@@ -53,6 +53,9 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
             };
         }
         Err(err) => return Err(err.into()),
+    }
+    if apple_owed.is_some() {
+        hooks::revoke_at_apple(ctx, &user).await;
     }
     ctx.store.delete_owned_rooms(pk).await?;
     Ok(ApiResponse::no_content())
@@ -90,21 +93,26 @@ async fn reauthenticate(
     }
 }
 
-/// Where deletion calls out to third parties before the account is gone.
+/// Where deletion calls out to third parties.
 mod hooks {
     use crate::domain::User;
-    use crate::Context;
+    use crate::{clock, ApiError, Context};
 
-    /// Sign in with Apple credentials kept for this account are revoked at Apple (API.md,
-    /// AccountDelete; App Store guideline 5.1.1(v)). A failure is logged and counted, and never
-    /// blocks the deletion; the stored token then stays for a later retry.
-    pub async fn before_delete(ctx: &Context, user: &User) {
-        match crate::social::apple::revoke(ctx, user.pk).await {
-            Ok(_) => {}
-            Err(err) => {
-                tracing::warn!(error = %err, user_pk = user.pk, "Apple credentials not revoked");
-                crate::metrics::count(crate::metrics::Metric::ProviderFailure);
-            }
+    /// Sign in with Apple credentials kept for this account must be revoked at Apple (API.md,
+    /// AccountDelete; App Store guideline 5.1.1(v)): the deletion's own transaction records the
+    /// revocation as owed, kept until the returned time, so that neither Apple failing nor this
+    /// function dying loses it.
+    pub async fn owed_to_apple(ctx: &Context, user: &User) -> Result<Option<u64>, ApiError> {
+        let stored = ctx.store.apple_credentials(user.pk).await?;
+        Ok(stored.map(|_| clock::now_unix() + ctx.config.sns.apple.revocation_retry.as_secs()))
+    }
+
+    /// The revocation, once the account is gone. A failure is logged and counted, and never
+    /// fails the deletion: it stays owed, for `social::apple::retry_pending_revocations`.
+    pub async fn revoke_at_apple(ctx: &Context, user: &User) {
+        if let Err(err) = crate::social::apple::revoke(ctx, user.pk).await {
+            tracing::warn!(error = %err, user_pk = user.pk, "Apple credentials not revoked yet: left for the retry");
+            crate::metrics::count(crate::metrics::Metric::ProviderFailure);
         }
     }
 }

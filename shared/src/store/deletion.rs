@@ -52,7 +52,9 @@ impl Store {
     }
 
     /// Step 1 (see the module): `Contended` when the account changed since `user` was read.
-    pub async fn retire_account(&self, user: &User) -> Result<(), StoreError> {
+    /// `apple_revocation_until`: the account has Apple credentials, recorded in the same
+    /// transaction as owed a revocation and kept until then (see users.rs).
+    pub async fn retire_account(&self, user: &User, apple_revocation_until: Option<u64>) -> Result<(), StoreError> {
         let tombstone = Item::from([
             (KEY.to_owned(), s(user_id(user.pk))),
             ("pk".to_owned(), n(user.pk)),
@@ -66,6 +68,9 @@ impl Store {
         ];
         for id in &user.claims {
             items.push(self.claim_release(id, user.pk)?);
+        }
+        if let Some(until) = apple_revocation_until {
+            items.extend(self.apple_revocation_owed(user.pk, until)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),

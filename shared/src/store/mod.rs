@@ -32,7 +32,7 @@ use counters::IdBlocks;
 pub use error::{ClaimKind, SendLimit, StoreError};
 pub use sessions::{Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
 pub use tokens::TokenRecord;
-pub use users::{AppleCredentials, Claim, Credentials};
+pub use users::{AppleCredentials, AppleToken, Claim, Credentials};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -372,7 +372,8 @@ impl<'a> Attrs<'a> {
 /// kept (they are what an operator repairs); kinds whose name part is a phone, a third-party
 /// id, an address or a token hash keep only their kind and a short digest to match items by.
 fn loggable(name: &str) -> String {
-    const PLAIN: [&str; 9] = ["user", "username", "room", "alias", "owner", "lockout", "counter", "stats", "(no key)"];
+    const PLAIN: [&str; 10] =
+        ["user", "username", "room", "alias", "owner", "lockout", "counter", "stats", "revocations", "(no key)"];
     let kind = name.split_once('#').map_or(name, |(kind, _)| kind);
     if PLAIN.contains(&kind) || !name.contains('#') && name.len() < 32 {
         return name.to_owned();

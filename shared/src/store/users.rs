@@ -5,8 +5,9 @@
 //! - `lockout#<name>`: login failure counts (see lockout.rs);
 //! - `sns#<login_type>#<snsid>`, `phone#<e164>`: claims that link a third-party identity or a
 //!   verified phone to one account;
-//! - `apple#<pk>`: the Sign in with Apple refresh token of an account, kept only so that
-//!   deleting the account can revoke it at Apple;
+//! - `apple#<pk>`: the Sign in with Apple refresh token of an account, sealed, with an expiry,
+//!   kept only so that deleting the account can revoke it at Apple; `revocations#apple`: the
+//!   accounts whose deletion still owes Apple a revocation;
 //! - `counter#...`: atomic counters (see counters.rs).
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
@@ -349,26 +350,48 @@ impl Store {
     }
 }
 
-/// An account's Sign in with Apple refresh token and the client id it was issued to: kept only
-/// to revoke it at Apple when the account is deleted.
+/// An account's Sign in with Apple refresh token, as stored, and the client id it was issued to:
+/// kept only to revoke it at Apple when the account is deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppleCredentials {
     pub client_id: String,
-    pub refresh_token: String,
+    pub token: AppleToken,
+}
+
+/// Apple's refresh token at rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppleToken {
+    /// Sealed (social::apple): what every write since issue 29 stores.
+    Sealed(String),
+    /// Written readable before issue 29: still revoked, never written again.
+    Plain(String),
 }
 
 fn apple_id(pk: u64) -> String {
     format!("apple#{pk}")
 }
 
+/// The accounts whose Apple credentials are owed a revocation (a number set): deletion adds the
+/// pk in its own transaction, a revocation that succeeded removes it, and
+/// `social::apple::retry_pending_revocations` retries the rest.
+pub(crate) const APPLE_REVOCATIONS: &str = "revocations#apple";
+
 impl Store {
-    /// Keeps the latest Apple refresh token of account `pk` (a new sign-in replaces it).
-    pub async fn put_apple_credentials(&self, pk: u64, creds: &AppleCredentials) -> Result<(), StoreError> {
+    /// Keeps the latest Apple refresh token of account `pk`, sealed, until `expires_at` (the
+    /// table's TTL; a new sign-in replaces it and its expiry).
+    pub async fn put_apple_credentials(
+        &self,
+        pk: u64,
+        client_id: &str,
+        sealed: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
         let item = Item::from([
             (KEY.to_owned(), s(apple_id(pk))),
             ("user_pk".to_owned(), n(pk)),
-            ("client_id".to_owned(), s(creds.client_id.as_str())),
-            ("refresh_token".to_owned(), s(creds.refresh_token.as_str())),
+            ("client_id".to_owned(), s(client_id)),
+            ("sealed".to_owned(), s(sealed)),
+            ("expires_at".to_owned(), n(expires_at)),
         ]);
         self.client
             .put_item()
@@ -384,18 +407,71 @@ impl Store {
     pub async fn apple_credentials(&self, pk: u64) -> Result<Option<AppleCredentials>, StoreError> {
         let Some(item) = self.get(&self.tables.users, apple_id(pk)).await? else { return Ok(None) };
         let a = Attrs::of(&item);
-        Ok(Some(AppleCredentials { client_id: a.s("client_id")?, refresh_token: a.s("refresh_token")? }))
+        let token = match a.opt_s("sealed")? {
+            Some(sealed) => AppleToken::Sealed(sealed),
+            None => AppleToken::Plain(a.s("refresh_token")?),
+        };
+        Ok(Some(AppleCredentials { client_id: a.s("client_id")?, token }))
     }
 
-    pub async fn delete_apple_credentials(&self, pk: u64) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
+    /// The writes, for the deletion's transaction, that record account `pk`'s Apple
+    /// credentials as owed a revocation and keep them until `retry_until` (whatever their own
+    /// expiry was). The credentials must still be there.
+    pub(crate) fn apple_revocation_owed(
+        &self,
+        pk: u64,
+        retry_until: u64,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
+        let owed = Update::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(APPLE_REVOCATIONS)))
+            .update_expression("ADD pks :pk")
+            .expression_attribute_values(":pk", AttributeValue::Ns(vec![pk.to_string()]))
+            .build()
+            .map_err(build_err)?;
+        let kept = Update::builder()
             .table_name(&self.tables.users)
             .set_key(Some(key(apple_id(pk))))
-            .send()
-            .await
-            .map_err(super::unavailable)?;
-        Ok(())
+            .update_expression("SET expires_at = :until")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":until", n(retry_until))
+            .build()
+            .map_err(build_err)?;
+        Ok([TransactWriteItem::builder().update(owed).build(), TransactWriteItem::builder().update(kept).build()])
+    }
+
+    /// The accounts whose Apple credentials are owed a revocation.
+    pub async fn pending_apple_revocations(&self) -> Result<Vec<u64>, StoreError> {
+        let item = self.get(&self.tables.users, APPLE_REVOCATIONS).await?;
+        Ok(match &item {
+            Some(item) => Attrs::of(item).opt_ns("pks")?,
+            None => Vec::new(),
+        })
+    }
+
+    /// Account `pk`'s Apple credentials forgotten and no longer owed a revocation, in one
+    /// transaction (after Apple revoked them, or once they are gone).
+    pub async fn forget_apple_credentials(&self, pk: u64) -> Result<(), StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(apple_id(pk))))
+            .build()
+            .map_err(build_err)?;
+        let settled = Update::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(APPLE_REVOCATIONS)))
+            .update_expression("DELETE pks :pk")
+            .expression_attribute_values(":pk", AttributeValue::Ns(vec![pk.to_string()]))
+            .build()
+            .map_err(build_err)?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(settled).build(),
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::Contended),
+        }
     }
 }
 
