@@ -208,6 +208,15 @@ pub struct LinkedWrite {
     pub(crate) refused: fn() -> StoreError,
 }
 
+/// What a refused transaction means when its failed item is `linked[index]` (`None`: an item
+/// before them, whose failure means something changed meanwhile).
+pub(crate) fn refusal_of(linked: &[LinkedWrite], index: Option<usize>) -> StoreError {
+    match index.and_then(|i| linked.get(i)) {
+        Some(l) => (l.refused)(),
+        None => StoreError::Contended,
+    }
+}
+
 /// The item of a transaction whose condition failed.
 #[derive(Debug)]
 pub(crate) struct Rejected {

@@ -181,16 +181,13 @@ impl Store {
     }
 
     /// Opens a session for an existing account, with `linked` in the same transaction.
-    pub async fn start_session(&self, g: &Grant, linked: Option<&LinkedWrite>) -> Result<(), StoreError> {
+    pub async fn start_session(&self, g: &Grant, linked: &[LinkedWrite]) -> Result<(), StoreError> {
         let mut items = self.session_start_items(g)?;
         let linked_at = items.len();
-        items.extend(linked.map(|l| l.item.clone()));
+        items.extend(linked.iter().map(|l| l.item.clone()));
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(r) => match linked {
-                Some(l) if r.index == linked_at => Err((l.refused)()),
-                _ => Err(StoreError::Contended),
-            },
+            Err(r) => Err(super::refusal_of(linked, r.index.checked_sub(linked_at))),
         }
     }
 

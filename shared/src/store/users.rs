@@ -10,7 +10,7 @@
 //!   accounts whose deletion still owes Apple a revocation;
 //! - `counter#...`: atomic counters (see counters.rs).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
 
 use super::sessions::Grant;
 use super::{build_err, key, n, s, unless_condition_failed, Attrs, Item, LinkedWrite, Rejected, Store, KEY};
@@ -286,25 +286,22 @@ impl Store {
     }
 
     /// Sets a new password hash and ends every session of the user (a new token epoch), opening
-    /// the one session of the new epoch, all in one transaction, with `linked` if given (the
-    /// captcha of a reset: used up only if the password changes).
+    /// the one session of the new epoch, all in one transaction, with `linked` (a reset's captcha,
+    /// used up only if the password changes, and its phone claim still held).
     pub async fn change_password(
         &self,
         user: &User,
         new_hash: &str,
         session: &Grant,
-        linked: Option<&LinkedWrite>,
+        linked: &[LinkedWrite],
     ) -> Result<User, StoreError> {
         let (next, mut items) = self.new_epoch_items(user, session.epoch, Some(new_hash))?;
         items.extend(self.session_start_items(session)?);
         let linked_at = items.len();
-        items.extend(linked.map(|l| l.item.clone()));
+        items.extend(linked.iter().map(|l| l.item.clone()));
         match self.transact(items).await? {
             Ok(()) => Ok(next),
-            Err(r) => match linked {
-                Some(l) if r.index == linked_at => Err((l.refused)()),
-                _ => Err(StoreError::Contended),
-            },
+            Err(r) => Err(super::refusal_of(linked, r.index.checked_sub(linked_at))),
         }
     }
 
@@ -515,6 +512,25 @@ impl Store {
             Ok(()) => Ok(()),
             Err(_) => Err((linked.refused)()),
         }
+    }
+
+    /// A condition, for the transaction that acts on account `pk` because it holds `claim` (a
+    /// password reset by a verified phone, a login by a phone or a third-party id), that it still
+    /// holds it when the transaction commits: the claim read earlier may have moved since (the
+    /// owner bound another phone), and its old holder must not reach the account. Refused:
+    /// `Contended`, and a retry reads the claim afresh.
+    pub fn claim_held(&self, claim: &Claim, pk: u64) -> Result<LinkedWrite, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(claim.id.as_str())))
+            .condition_expression("user_pk = :pk")
+            .expression_attribute_values(":pk", n(pk))
+            .build()
+            .map_err(build_err)?;
+        Ok(LinkedWrite {
+            item: TransactWriteItem::builder().condition_check(check).build(),
+            refused: || StoreError::Contended,
+        })
     }
 
     /// Deletes the claim `id` if `pk` holds it; an absent claim is no obstacle (releasing is
