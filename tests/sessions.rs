@@ -166,21 +166,23 @@ async fn reuse_inside_the_grace_gets_the_same_answer_as_the_rotation() {
 }
 
 #[tokio::test]
-async fn reuse_after_the_grace_revokes_that_session_and_only_that_session() {
+async fn reuse_after_its_successor_was_used_revokes_that_session_and_only_that_session() {
     let api = TestApi::start().await;
     let name = unique("theft");
     api.register(&name).await;
     let stolen = login(&api, &name).await;
     let other = login(&api, &name).await;
 
-    // The app rotates; an attacker who copied the old refresh token uses it 11 s later.
-    let a = refresh(&api, &stolen.refresh).await;
+    // The app rotates twice; a thief who copied the first refresh token uses it 11 s later: a
+    // second, different successor of a token whose successor was already used.
+    let first = Pair::of(&refresh(&api, &stolen.refresh).await.body);
+    let a = refresh(&api, &first.refresh).await;
     a.assert_success(200);
     let current = Pair::of(&a.body);
     age_rotation(&api, &stolen.refresh, 11).await;
     refresh(&api, &stolen.refresh).await.assert_fail(401);
 
-    // The whole session is dead: its live refresh token, its newest and its older 24 h token.
+    // The whole session is dead: its live refresh token, its newest and its older 24 h tokens.
     refresh(&api, &current.refresh).await.assert_fail(401);
     assert!(!token_works(&api, &current, &current.token).await, "the session's new token must die");
     assert!(!token_works(&api, &current, &stolen.token).await, "the session's first token must die");
@@ -192,6 +194,52 @@ async fn reuse_after_the_grace_revokes_that_session_and_only_that_session() {
     let b = refresh(&api, &other.refresh).await;
     b.assert_success(200);
     assert!(token_works(&api, &other, Pair::of(&b.body).token.as_str()).await);
+}
+
+#[tokio::test]
+async fn a_retry_after_a_lost_answer_however_late_gets_a_working_pair() {
+    let api = TestApi::start().await;
+    let name = unique("late");
+    api.register(&name).await;
+    let pair = login(&api, &name).await;
+    // The rotation happens, its answer never reaches the app (offline, killed, backoff).
+    let lost = Pair::of(&refresh(&api, &pair.refresh).await.body);
+    // The app retries an hour later with the only refresh token it has.
+    age_rotation(&api, &pair.refresh, 3600).await;
+    let retry = refresh(&api, &pair.refresh).await;
+    retry.assert_success(200);
+    let next = Pair::of(&retry.body);
+    assert_ne!(next.refresh, lost.refresh, "a new successor, not the lost one");
+    assert!(token_works(&api, &next, &next.token).await);
+    assert!(token_works(&api, &next, &pair.token).await, "the app's own older token still works");
+    assert!(!token_works(&api, &next, &lost.token).await, "the lost answer's token is nobody's: dead");
+    let later = refresh(&api, &next.refresh).await;
+    later.assert_success(200);
+    // Whoever presents the lost successor holds a second, different successor of the same token:
+    // theft, and the whole session ends.
+    refresh(&api, &lost.refresh).await.assert_fail(401);
+    assert!(!token_works(&api, &next, later.str("token")).await);
+    refresh(&api, later.str("refresh_token")).await.assert_fail(401);
+}
+
+#[tokio::test]
+async fn a_thief_replaying_before_the_app_refreshes_again_is_caught_at_the_app_s_next_refresh() {
+    let api = TestApi::start().await;
+    let name = unique("early");
+    api.register(&name).await;
+    let stolen = login(&api, &name).await;
+    let app = Pair::of(&refresh(&api, &stolen.refresh).await.body);
+    // The thief presents the copied, used token a minute later, while the app's successor is
+    // still unused: indistinguishable from the app's own late retry, so it gets a pair ...
+    age_rotation(&api, &stolen.refresh, 60).await;
+    let thief = Pair::of(&refresh(&api, &stolen.refresh).await.body);
+    // ... and the app's current 24 h token dies with that (nobody legitimate held it any more
+    // if this were the app's retry): the app refreshes, presenting a superseded successor.
+    assert!(!token_works(&api, &app, &app.token).await);
+    refresh(&api, &app.refresh).await.assert_fail(401);
+    // That second, different successor use ends the session: the thief is out too.
+    assert!(!token_works(&api, &thief, &thief.token).await);
+    refresh(&api, &thief.refresh).await.assert_fail(401);
 }
 
 #[tokio::test]

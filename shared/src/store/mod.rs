@@ -30,7 +30,7 @@ use crate::deadlines::{CONFLICT_ATTEMPTS, TRANSACT_CONFLICT_BUDGET};
 
 use counters::IdBlocks;
 pub use error::{ClaimKind, SendLimit, StoreError};
-pub use sessions::{Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
+pub use sessions::{Expect, Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
 pub use tokens::TokenRecord;
 pub use users::{AppleCredentials, AppleToken, Claim, Credentials};
 

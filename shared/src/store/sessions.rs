@@ -77,9 +77,20 @@ pub struct SessionRecord {
     pub created: u64,
 }
 
+/// What a rotation expects of the refresh token it uses (its transaction's conditions).
+#[derive(Debug, Clone, Copy)]
+pub enum Expect<'a> {
+    /// Unused, and the session's live refresh token.
+    Unused,
+    /// Used at `used_at` (no rotation since) and its successor, `refresh` with 24 h token
+    /// `token`, never used: still the session's live refresh token. The successor is superseded.
+    Again { used_at: u64, token: &'a str, refresh: &'a str },
+}
+
 /// One rotation of a refresh token (see [`Store::rotate`]).
 pub struct Rotation<'a> {
     pub old_hash: &'a str,
+    pub expect: Expect<'a>,
     pub session: &'a SessionRecord,
     pub next: &'a Grant,
     /// The successor as a retry inside the grace gets it back.
@@ -196,27 +207,34 @@ impl Store {
     }
 
     /// Uses up refresh token `r.old_hash` and hands out `r.next` in one transaction whose
-    /// conditions make it the one rotation of that token: the token still unused, the session
-    /// still open with this token as its live one, the user still in the session's epoch.
+    /// conditions make it the one rotation of that token: the token as `r.expect` says (unused,
+    /// or used at exactly the rotation seen), the session still open with the expected live
+    /// refresh token, the user still in the session's epoch.
     pub async fn rotate(&self, r: &Rotation<'_>) -> Result<Rotated, StoreError> {
-        let Rotation { old_hash, session, next, sealed, now, dropped, evicted } = *r;
-        let used = Update::builder()
+        let Rotation { old_hash, expect, session, next, sealed, now, dropped, evicted } = *r;
+        let (condition, live) = match expect {
+            Expect::Unused => ("attribute_exists(id) AND attribute_not_exists(used_at)", old_hash),
+            Expect::Again { refresh, .. } => ("used_at = :was", refresh),
+        };
+        let mut used = Update::builder()
             .table_name(&self.tables.tokens)
             .set_key(Some(key(refresh_id(old_hash))))
             .update_expression("SET used_at = :now, successor = :next, successor_expires_at = :nexp")
-            .condition_expression("attribute_exists(id) AND attribute_not_exists(used_at)")
+            .condition_expression(condition)
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":next", s(sealed))
-            .expression_attribute_values(":nexp", n(next.refresh_expires_at))
-            .build()
-            .map_err(build_err)?;
+            .expression_attribute_values(":nexp", n(next.refresh_expires_at));
+        if let Expect::Again { used_at, .. } = expect {
+            used = used.expression_attribute_values(":was", n(used_at));
+        }
+        let used = used.build().map_err(build_err)?;
         let mut moved = Update::builder()
             .table_name(&self.tables.tokens)
             .set_key(Some(key(session_id(&session.id))))
             .condition_expression("#cur = :old AND attribute_not_exists(ended_at)")
             .expression_attribute_names("#cur", "current")
             .expression_attribute_names("#new", next.token_hash.as_str())
-            .expression_attribute_values(":old", s(old_hash))
+            .expression_attribute_values(":old", s(live))
             .expression_attribute_values(":new", s(next.refresh_hash.as_str()))
             .expression_attribute_values(":texp", n(next.token_expires_at))
             .expression_attribute_values(":rexp", n(next.refresh_expires_at));
