@@ -101,7 +101,9 @@ pub async fn presented_token(
 pub async fn end(ctx: &Context, session: &Session) -> Result<(), ApiError> {
     match &session.login {
         Some(login) => ctx.store.end_session(login, clock::now_unix()).await?,
-        None => drop(ctx.store.delete_token(&tokens::hash(&session.token)).await?),
+        None => {
+            ctx.store.delete_token(&tokens::hash(&session.token)).await?;
+        }
     }
     Ok(())
 }
