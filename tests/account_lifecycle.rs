@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use api_tests::interpose::Interposer;
 use api_tests::stand_in::{Kind, StandIns};
 use api_tests::{assert_user_shape, latest_code, sms_for, unique, unique_phone, Answer, Item, Method, TestApi};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -80,6 +81,7 @@ async fn leftovers(api: &TestApi, pk: &str) -> Vec<String> {
             // records, sessions and refresh tokens, made of hashes, numbers and times, which the
             // table's TTL removes. Anything else naming the pk is a leftover.
             const CREDENTIAL_ATTRIBUTES: &[&str] = &[
+                "created",
                 "current",
                 "ended_at",
                 "epoch",
@@ -710,4 +712,115 @@ async fn an_unknown_purpose_is_400_and_sends_nothing() {
         assert_eq!(a.body["field"], "purpose", "{purpose:?}");
     }
     assert!(sms_for(&e164).await.is_empty());
+}
+
+/// Moves the login behind `token` `seconds` into the past: the times its token record and its
+/// session record keep of it (`issued_at`, `created`), as if the user had signed in that long ago.
+async fn age_login(api: &TestApi, token: &str, seconds: u64) {
+    let table = &api.ctx.store.tables().tokens;
+    let record = |id: String| async move {
+        let got = api.ddb().get_item().table_name(table).key("id", AttributeValue::S(id.clone())).send().await;
+        (id, got.unwrap().item.unwrap_or_default())
+    };
+    let token_item = record(shared::auth::tokens::hash(token)).await;
+    let session = format!("session#{}", token_item.1["session"].as_s().unwrap());
+    for (id, item) in [token_item, record(session).await] {
+        for attribute in ["issued_at", "created"] {
+            let Some(AttributeValue::N(v)) = item.get(attribute) else { continue };
+            let aged = v.parse::<u64>().unwrap() - seconds;
+            api.ddb()
+                .update_item()
+                .table_name(table)
+                .key("id", AttributeValue::S(id.clone()))
+                .update_expression("SET #a = :v")
+                .expression_attribute_names("#a", attribute)
+                .expression_attribute_values(":v", AttributeValue::N(aged.to_string()))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refreshed_token_of_an_old_third_party_login_is_no_reauthentication() {
+    let providers = StandIns::start().await;
+    let api = TestApi::with_config(|c| providers.configure(c)).await;
+    let openid = Kind::WeChat.subject(12);
+    providers.wechat.grant("wx-refresh", &openid, "");
+    let sns = api
+        .post(
+            "/snslogin/",
+            json!({"login_type": "1", "snsid": openid, "access_token": "wx-refresh", "username": unique("wx"),
+                   "nickname": "微信", "icon": "https://a.example/i.png"}),
+        )
+        .await;
+    sns.assert_success(201);
+    // Someone holding the 30-day refresh token of a login made 11 minutes ago refreshes it: the
+    // new 24 h token is seconds old, the login behind it is not.
+    age_login(&api, sns.str("token"), 11 * 60).await;
+    let refreshed = api.post("/token/refresh/", json!({"refresh_token": sns.str("refresh_token")})).await;
+    refreshed.assert_success(200);
+    let before = api.all_items().await;
+    let a = delete(&api, sns.str("pk"), json!({"token": refreshed.str("token")})).await;
+    a.assert_fail(401);
+    assert_eq!(a.body["error"], "reauth_required");
+    assert_eq!(before, api.all_items().await, "nothing deleted");
+    get_user(&api, sns.str("pk"), refreshed.str("token")).await.assert_success(200);
+}
+
+/// Account A holds phone P1 and moves to P2 while the holder of P1 (A's old number, now someone
+/// else's) uses a code for P1: A's bind of P2 lands exactly between the request's read of P1's
+/// claim and its read of A. Returns the API, A's pk and username, and P1 with a fresh code for
+/// `purpose`.
+async fn rebind_races(purpose: &str) -> (TestApi, String, String, String, String) {
+    let (api, dynamodb) = Interposer::serve(quick).await;
+    let (_, p1) = unique_phone();
+    let (_, p2) = unique_phone();
+    let a = phone_login(&api, &p1).await;
+    a.assert_success(200);
+    let (pk, username, token) = (a.str("pk").to_owned(), a.str("username").to_owned(), a.str("token").to_owned());
+    let p2_code = code_for(&api, &p2, "bind").await;
+    let p1_code = code_for(&api, &p1, purpose).await;
+    let (base, http) = (api.base.clone(), api.http.clone());
+    let bind_pk = pk.clone();
+    dynamodb.before(&["GetItem"], &format!("\"user#{pk}\""), async move {
+        let bind = http
+            .put(format!("{base}/users/phone/{bind_pk}/"))
+            .json(&json!({"token": token, "phone": p2, "captcha": p2_code}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bind.status(), 200, "A's rebind to P2");
+    });
+    (api, pk, username, p1, p1_code)
+}
+
+#[tokio::test]
+async fn a_reset_with_the_old_number_racing_a_rebind_does_not_reach_the_account() {
+    let (api, pk, username, p1, code) = rebind_races("reset").await;
+    let reset = api.post("/password/reset/", json!({"phone": p1, "captcha": code, "password": "attacker-pass1"})).await;
+    assert_ne!(reset.status, 200, "the old number reset account {pk}: {}", reset.body);
+    api.post("/login/", json!({"username": username, "password": "attacker-pass1"})).await.assert_fail(401);
+    // P1 now reaches no account: the retry says so, and a login code logs the holder of P1 into
+    // an account of their own.
+    let again = api.post("/password/reset/", json!({"phone": p1, "captcha": code, "password": "attacker-pass1"})).await;
+    again.assert_fail(404);
+    let own = phone_login(&api, &p1).await;
+    own.assert_success(200);
+    assert_ne!(own.str("pk"), pk);
+}
+
+#[tokio::test]
+async fn an_sms_login_with_the_old_number_racing_a_rebind_does_not_reach_the_account() {
+    let (api, pk, _, p1, code) = rebind_races("login").await;
+    let path = format!("/phonelogin/?phone={}&captcha={code}", p1.replace('+', "%2B"));
+    let login = api.get(&path).await;
+    assert!(login.status != 200 || login.str("pk") != pk, "the old number logged into account {pk}: {}", login.body);
+    if login.status != 200 {
+        // Refused as contended, the code unused: the retry logs into a new account of P1's own.
+        let again = api.get(&path).await;
+        again.assert_success(200);
+        assert_ne!(again.str("pk"), pk);
+    }
 }

@@ -10,6 +10,8 @@ use api_tests::apple::{claims, keys, AppleStandIn, CLIENT_ID, GOOD_CODE};
 use api_tests::{assert_user_shape, unique, Method, TestApi};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use shared::social::apple::{retry_pending_revocations, Retried};
+use shared::store::AppleToken;
 
 async fn start() -> (TestApi, AppleStandIn) {
     start_with(|_| {}).await
@@ -184,10 +186,11 @@ async fn the_authorization_code_is_exchanged_and_its_refresh_token_revoked_once_
     assert_eq!(calls.len(), 1, "one exchange");
     assert_eq!(calls[0]["client_id"], CLIENT_ID, "the client id the identity token was issued to");
     let stored = api.ctx.store.apple_credentials(pk).await.unwrap().expect("kept for revocation");
-    assert_eq!(stored.refresh_token, format!("r_{GOOD_CODE}"));
+    assert!(matches!(stored.token, AppleToken::Sealed(_)), "{stored:?}");
     assert_eq!(stored.client_id, CLIENT_ID);
+    let apple_token = format!("r_{GOOD_CODE}");
     // Never in an answer.
-    assert!(!a.body.to_string().contains(&stored.refresh_token));
+    assert!(!a.body.to_string().contains(&apple_token));
 
     // Deleting the account (a fresh third-party token reauthenticates it) revokes at Apple once,
     // with the stored token, then forgets it.
@@ -195,7 +198,7 @@ async fn the_authorization_code_is_exchanged_and_its_refresh_token_revoked_once_
     assert_eq!(gone.status, 204, "{}", gone.body);
     let revoked = apple.revoke_calls();
     assert_eq!(revoked.len(), 1);
-    assert_eq!(revoked[0]["token"], stored.refresh_token);
+    assert_eq!(revoked[0]["token"], apple_token, "the token Apple issued, unsealed");
     assert_eq!(revoked[0]["token_type_hint"], "refresh_token");
     assert_eq!(api.ctx.store.apple_credentials(pk).await.unwrap(), None);
     assert!(!shared::social::apple::revoke(&api.ctx, pk).await.unwrap(), "nothing left to revoke");
@@ -221,4 +224,90 @@ async fn a_refused_code_or_missing_credentials_store_nothing_and_the_sign_in_sta
     a.assert_success(201);
     assert!(apple.token_calls().is_empty());
     assert_eq!(api.ctx.store.apple_credentials(a.str("pk").parse().unwrap()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_captured_identity_token_with_a_nonce_is_refused_without_its_nonce() {
+    let (api, _apple) = start().await;
+    let sub = apple_sub();
+    // The app's sign-in bound this token to its nonce; a copy replayed without the raw nonce
+    // (logs, a proxy, another app) must not sign in.
+    let mut claims = claims(&sub);
+    claims["nonce"] = hex::encode(Sha256::digest(b"raw-nonce-of-the-app")).into();
+    let captured = keys()[0].sign(&claims);
+    refused(&api, body(&sub, &captured), 401, "nonce claim, no nonce sent").await;
+    let mut b = body(&sub, &captured);
+    b["nonce"] = "raw-nonce-of-the-app".into();
+    api.post("/snslogin/", b).await.assert_success(201);
+}
+
+#[tokio::test]
+async fn a_key_apple_withdrew_stops_being_trusted_when_the_cache_expires() {
+    // The cache's age limit at zero: every token is checked against keys fetched for it.
+    let (api, apple) = start_with(|c| c.sns.apple.keys_max_age = Duration::ZERO).await;
+    let sub = apple_sub();
+    api.post("/snslogin/", body(&sub, &keys()[0].sign(&claims(&sub)))).await.assert_success(201);
+    // Apple withdraws the first key (compromised, or rotated out) and publishes the second.
+    apple.rotate();
+    refused(&api, body(&sub, &keys()[0].sign(&claims(&sub))), 401, "signed with the withdrawn key").await;
+    api.post("/snslogin/", body(&sub, &keys()[1].sign(&claims(&sub)))).await.assert_success(200);
+    assert_eq!(apple.key_requests(), 3, "one fetch per check once the cache is too old");
+}
+
+/// The `apple#<pk>` item as stored.
+async fn apple_item(api: &TestApi, pk: u64) -> Option<api_tests::Item> {
+    let table = &api.ctx.store.tables().users;
+    let key = aws_sdk_dynamodb::types::AttributeValue::S(format!("apple#{pk}"));
+    api.ddb().get_item().table_name(table).key("id", key).consistent_read(true).send().await.unwrap().item
+}
+
+#[tokio::test]
+async fn apple_s_refresh_token_is_sealed_at_rest_and_expires() {
+    let (api, _apple) = start_with_credentials().await;
+    let sub = apple_sub();
+    let mut b = body(&sub, &keys()[0].sign(&claims(&sub)));
+    b["authorization_code"] = GOOD_CODE.into();
+    let a = api.post("/snslogin/", b).await;
+    a.assert_success(201);
+    let pk: u64 = a.str("pk").parse().unwrap();
+    let item = apple_item(&api, pk).await.expect("kept for revocation");
+    // A copy of the table (a backup, an export, a read-only role) gives no Apple token.
+    let dump = format!("{:?}", api.scan(&api.ctx.store.tables().users).await);
+    assert!(!dump.contains(&format!("r_{GOOD_CODE}")), "Apple's refresh token stored readable: {item:?}");
+    let expires: u64 = item.get("expires_at").and_then(|v| v.as_n().ok()).expect("an expiry").parse().unwrap();
+    let now = shared::clock::now_unix();
+    assert!((now + 179 * 86_400..=now + 181 * 86_400).contains(&expires), "180 days: {expires}");
+}
+
+#[tokio::test]
+async fn a_revocation_apple_fails_stays_owed_and_a_later_retry_completes_it() {
+    let (api, apple) = start_with_credentials().await;
+    let sub = apple_sub();
+    let mut b = body(&sub, &keys()[0].sign(&claims(&sub)));
+    b["authorization_code"] = GOOD_CODE.into();
+    let a = api.post("/snslogin/", b).await;
+    a.assert_success(201);
+    let pk: u64 = a.str("pk").parse().unwrap();
+    // Apple is down when the user deletes the account: the deletion still happens.
+    apple.set_down(true);
+    let gone = api.send(Method::DELETE, &format!("/users/{pk}/"), Some(json!({"token": a.str("token")}))).await;
+    assert_eq!(gone.status, 204, "{}", gone.body);
+    assert!(apple.revoke_calls().is_empty());
+    assert_eq!(api.ctx.store.pending_apple_revocations().await.unwrap(), vec![pk], "owed");
+    let kept = apple_item(&api, pk).await.expect("kept for the retry");
+    let until: u64 = kept["expires_at"].as_n().unwrap().parse().unwrap();
+    assert!(until <= shared::clock::now_unix() + 30 * 86_400, "kept for the retries only: {until}");
+    // Still down: the retry fails and it stays owed.
+    let failed = retry_pending_revocations(&api.ctx).await.unwrap();
+    assert_eq!(failed, Retried { failed: 1, ..Retried::default() });
+    // Apple back: the retry (the sweeper's call) revokes once and forgets everything.
+    apple.set_down(false);
+    let done = retry_pending_revocations(&api.ctx).await.unwrap();
+    assert_eq!(done, Retried { revoked: 1, ..Retried::default() });
+    let revoked = apple.revoke_calls();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0]["token"], format!("r_{GOOD_CODE}"));
+    assert!(apple_item(&api, pk).await.is_none());
+    assert!(api.ctx.store.pending_apple_revocations().await.unwrap().is_empty());
+    assert_eq!(retry_pending_revocations(&api.ctx).await.unwrap(), Retried::default(), "nothing left");
 }

@@ -306,6 +306,7 @@ const KEY_PATTERNS: &[&str] = &[
     "stats#active_rooms#*",
     "owner#*",
     "lockout#*",
+    "revocations#apple",
     "apple#*",
     "session#*",
     "refresh#*",

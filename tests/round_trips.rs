@@ -132,13 +132,20 @@ async fn dynamodb_round_trips_per_endpoint() {
     assert_eq!(count("user_info (rename)"), 4);
     assert_eq!(count("user_icon"), 3);
     assert_eq!(count("user_password"), 6);
-    // logout: the token deleted, then the account read beside the session's end (its other
-    // tokens, when it has some, deleted in one more transaction).
+    // Every authenticated request: the token, then its account and its login session together
+    // in one BatchGetItem (issue 29: an ended session's tokens are refused, so the session is
+    // read; one request over both tables keeps it at the two sequential round trips the token
+    // and the account took before, at one more read unit).
+    let auth = &calls.iter().find(|(n, _)| *n == "user_info get").unwrap().1;
+    assert_eq!(auth, &["GetItem", "BatchGetItem"], "{auth:?}");
+    // logout: authentication, then one transaction that ends the session and deletes its tokens
+    // (issue 29: all or nothing, so a failed logout is retried whole; it was 3 and 4 round
+    // trips, a deletion first and the session's end after, which could half-fail).
     assert_eq!(count("logout"), 3);
-    assert_eq!(count("logout (session of 2 tokens)"), 4);
-    // A refresh: the refresh token, then the account and the session in parallel, then one
-    // transaction (3 sequential round trips). A retry inside the grace reads the same three and
-    // writes nothing. "rooms create": the token, the account, the room pk block (the first
+    assert_eq!(count("logout (session of 2 tokens)"), 3);
+    // A refresh: the refresh token, then the account and the session in one BatchGetItem, then
+    // one transaction (3 round trips, was 4 with two GetItems). A retry inside the grace reads
+    // the same and writes nothing. "rooms create": the token, the account, the room pk block (the first
     // creation of this server reserves one; the room number comes from the block the sign-up
     // reserved) and the transaction; once both blocks are in memory, 3.
     assert!(calls
@@ -149,8 +156,8 @@ async fn dynamodb_round_trips_per_endpoint() {
         .last()
         .unwrap()
         .starts_with("TransactWriteItems"));
-    assert_eq!(count("token_refresh"), 4);
-    assert_eq!(count("token_refresh (retry in grace)"), 3);
+    assert_eq!(count("token_refresh"), 3);
+    assert_eq!(count("token_refresh (retry in grace)"), 2);
     assert_eq!(count("rooms create"), 4);
     // The list is the count shards in one BatchGetItem beside one Query per index shard, all
     // in parallel (one sequential round trip): never a Scan.
@@ -172,7 +179,7 @@ async fn dynamodb_round_trips_per_endpoint() {
     // and one transaction that writes the token and uses up the code.
     assert_eq!(count("phone_login (new account)"), 3);
     assert_eq!(count("phone_login"), 4);
-    // token + account, then the owner check needs nothing more.
+    // token + (account and session), then the owner check needs nothing more.
     assert_eq!(count("user_info get"), 2);
     // token, account, the try, one transaction (the code's use, account over its version, claim in).
     assert_eq!(count("phone_bind"), 4);

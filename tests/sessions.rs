@@ -1,6 +1,7 @@
 //! Sessions and refresh tokens over real HTTP (API.md "Sessions"): rotation, the reuse grace,
 //! theft detection revoking one whole session, parallel refreshes, logout and password change.
 
+use api_tests::interpose::{Interposer, WRITES};
 use api_tests::{latest_code, unique, unique_phone, Answer, TestApi};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
@@ -165,21 +166,23 @@ async fn reuse_inside_the_grace_gets_the_same_answer_as_the_rotation() {
 }
 
 #[tokio::test]
-async fn reuse_after_the_grace_revokes_that_session_and_only_that_session() {
+async fn reuse_after_its_successor_was_used_revokes_that_session_and_only_that_session() {
     let api = TestApi::start().await;
     let name = unique("theft");
     api.register(&name).await;
     let stolen = login(&api, &name).await;
     let other = login(&api, &name).await;
 
-    // The app rotates; an attacker who copied the old refresh token uses it 11 s later.
-    let a = refresh(&api, &stolen.refresh).await;
+    // The app rotates twice; a thief who copied the first refresh token uses it 11 s later: a
+    // second, different successor of a token whose successor was already used.
+    let first = Pair::of(&refresh(&api, &stolen.refresh).await.body);
+    let a = refresh(&api, &first.refresh).await;
     a.assert_success(200);
     let current = Pair::of(&a.body);
     age_rotation(&api, &stolen.refresh, 11).await;
     refresh(&api, &stolen.refresh).await.assert_fail(401);
 
-    // The whole session is dead: its live refresh token, its newest and its older 24 h token.
+    // The whole session is dead: its live refresh token, its newest and its older 24 h tokens.
     refresh(&api, &current.refresh).await.assert_fail(401);
     assert!(!token_works(&api, &current, &current.token).await, "the session's new token must die");
     assert!(!token_works(&api, &current, &stolen.token).await, "the session's first token must die");
@@ -191,6 +194,52 @@ async fn reuse_after_the_grace_revokes_that_session_and_only_that_session() {
     let b = refresh(&api, &other.refresh).await;
     b.assert_success(200);
     assert!(token_works(&api, &other, Pair::of(&b.body).token.as_str()).await);
+}
+
+#[tokio::test]
+async fn a_retry_after_a_lost_answer_however_late_gets_a_working_pair() {
+    let api = TestApi::start().await;
+    let name = unique("late");
+    api.register(&name).await;
+    let pair = login(&api, &name).await;
+    // The rotation happens, its answer never reaches the app (offline, killed, backoff).
+    let lost = Pair::of(&refresh(&api, &pair.refresh).await.body);
+    // The app retries an hour later with the only refresh token it has.
+    age_rotation(&api, &pair.refresh, 3600).await;
+    let retry = refresh(&api, &pair.refresh).await;
+    retry.assert_success(200);
+    let next = Pair::of(&retry.body);
+    assert_ne!(next.refresh, lost.refresh, "a new successor, not the lost one");
+    assert!(token_works(&api, &next, &next.token).await);
+    assert!(token_works(&api, &next, &pair.token).await, "the app's own older token still works");
+    assert!(!token_works(&api, &next, &lost.token).await, "the lost answer's token is nobody's: dead");
+    let later = refresh(&api, &next.refresh).await;
+    later.assert_success(200);
+    // Whoever presents the lost successor holds a second, different successor of the same token:
+    // theft, and the whole session ends.
+    refresh(&api, &lost.refresh).await.assert_fail(401);
+    assert!(!token_works(&api, &next, later.str("token")).await);
+    refresh(&api, later.str("refresh_token")).await.assert_fail(401);
+}
+
+#[tokio::test]
+async fn a_thief_replaying_before_the_app_refreshes_again_is_caught_at_the_app_s_next_refresh() {
+    let api = TestApi::start().await;
+    let name = unique("early");
+    api.register(&name).await;
+    let stolen = login(&api, &name).await;
+    let app = Pair::of(&refresh(&api, &stolen.refresh).await.body);
+    // The thief presents the copied, used token a minute later, while the app's successor is
+    // still unused: indistinguishable from the app's own late retry, so it gets a pair ...
+    age_rotation(&api, &stolen.refresh, 60).await;
+    let thief = Pair::of(&refresh(&api, &stolen.refresh).await.body);
+    // ... and the app's current 24 h token dies with that (nobody legitimate held it any more
+    // if this were the app's retry): the app refreshes, presenting a superseded successor.
+    assert!(!token_works(&api, &app, &app.token).await);
+    refresh(&api, &app.refresh).await.assert_fail(401);
+    // That second, different successor use ends the session: the thief is out too.
+    assert!(!token_works(&api, &thief, &thief.token).await);
+    refresh(&api, &thief.refresh).await.assert_fail(401);
 }
 
 #[tokio::test]
@@ -275,4 +324,91 @@ async fn expired_unknown_and_malformed_refresh_tokens_are_401() {
     // A 24 h token is not a refresh token, and a refresh token is not a 24 h token.
     let as_token = api.put(&format!("/users/{}/", pair.pk), json!({"token": pair.refresh})).await;
     assert_ne!(as_token.status, 200, "a refresh token is not a 24 h token");
+}
+
+/// Sets `ended_at` on the session of `token` directly, leaving every token and refresh token item
+/// in place: what a revocation that stopped after its first write leaves behind (and what ending a
+/// session from elsewhere, an operator or another device, does first).
+async fn mark_session_ended(api: &TestApi, token: &str) {
+    let table = &api.ctx.store.tables().tokens;
+    let item = api
+        .ddb()
+        .get_item()
+        .table_name(table)
+        .key("id", AttributeValue::S(hash(token)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the token's item");
+    let session = item["session"].as_s().unwrap();
+    api.ddb()
+        .update_item()
+        .table_name(table)
+        .key("id", AttributeValue::S(format!("session#{session}")))
+        .update_expression("SET ended_at = :now")
+        .expression_attribute_values(":now", AttributeValue::N(shared::clock::now_unix().to_string()))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_ended_session_s_tokens_and_refresh_tokens_fail_even_if_their_items_survive() {
+    let api = TestApi::start().await;
+    let name = unique("ended");
+    api.register(&name).await;
+    let first = login(&api, &name).await;
+    let other = login(&api, &name).await;
+    let rotated = Pair::of(&refresh(&api, &first.refresh).await.body);
+    mark_session_ended(&api, &rotated.token).await;
+    assert!(!token_works(&api, &first, &rotated.token).await, "the session's newest token");
+    assert!(!token_works(&api, &first, &first.token).await, "the session's first token");
+    refresh(&api, &rotated.refresh).await.assert_fail(401);
+    api.post("/logout/", json!({"token": first.token})).await.assert_fail(401);
+    assert!(token_works(&api, &other, &other.token).await, "another session of the account");
+}
+
+#[tokio::test]
+async fn a_logout_that_fails_midway_completes_when_retried() {
+    let (api, dynamodb) = Interposer::serve(|_| {}).await;
+    let name = unique("outfail");
+    api.register(&name).await;
+    let pair = login(&api, &name).await;
+    let rotated = Pair::of(&refresh(&api, &pair.refresh).await.body);
+    // DynamoDB fails every write of the session while the app logs out.
+    dynamodb.fail(WRITES, "session#");
+    api.post("/logout/", json!({"token": rotated.token})).await.assert_fail(503);
+    assert!(!dynamodb.heal().is_empty(), "the session's end was attempted");
+    // The app retries, as the 503 told it to: the logout completes.
+    api.post("/logout/", json!({"token": rotated.token})).await.assert_success(200);
+    refresh(&api, &rotated.refresh).await.assert_fail(401);
+    assert!(!token_works(&api, &pair, &rotated.token).await);
+    assert!(!token_works(&api, &pair, &pair.token).await, "the session's older token");
+}
+
+#[tokio::test]
+async fn a_theft_revocation_that_fails_midway_leaves_the_session_whole_and_a_retry_ends_it() {
+    let (api, dynamodb) = Interposer::serve(|_| {}).await;
+    let name = unique("theftfail");
+    api.register(&name).await;
+    let stolen = login(&api, &name).await;
+    let second = Pair::of(&refresh(&api, &stolen.refresh).await.body);
+    let third = Pair::of(&refresh(&api, &second.refresh).await.body);
+    age_rotation(&api, &stolen.refresh, 11).await;
+    // The thief presents the used token; the revocation's token deletions fail.
+    dynamodb.fail(&["TransactWriteItems"], "\"Delete\"");
+    refresh(&api, &stolen.refresh).await.assert_fail(503);
+    assert!(!dynamodb.heal().is_empty(), "the revocation was attempted");
+    // Nothing is half-done: the session's 24 h token works exactly when its refresh token does.
+    let token_alive = token_works(&api, &third, &third.token).await;
+    let refresh_alive = refresh(&api, &third.refresh).await.status == 200;
+    assert_eq!(token_alive, refresh_alive, "a half-revoked session: token {token_alive}, refresh {refresh_alive}");
+    // The next presentation of the stolen token (the retry) ends the whole session.
+    refresh(&api, &stolen.refresh).await.assert_fail(401);
+    for token in [&stolen.token, &second.token, &third.token] {
+        assert!(!token_works(&api, &third, token).await);
+    }
+    refresh(&api, &third.refresh).await.assert_fail(401);
 }

@@ -41,7 +41,7 @@ pub async fn login_with_claim(
     linked: Option<&LinkedWrite>,
 ) -> Result<IdentityLogin, ApiError> {
     if let Some(pk) = ctx.store.claim_owner(claim).await? {
-        return log_in(ctx, pk, linked).await;
+        return log_in(ctx, claim, pk, linked).await;
     }
     let (pk, roomid) = tokio::try_join!(ctx.store.next_user_pk(), ctx.store.next_room_number())?;
     let wish = match wish {
@@ -57,7 +57,7 @@ pub async fn login_with_claim(
             Err(StoreError::Taken(ClaimKind::Username)) => user.username = username_variant(&wish, pk, attempt)?,
             Err(StoreError::Taken(_)) => {
                 let owner = ctx.store.claim_owner(claim).await?.ok_or(ApiError::Contended)?;
-                return log_in(ctx, owner, linked).await;
+                return log_in(ctx, claim, owner, linked).await;
             }
             Err(err) => return Err(err.into()),
         }
@@ -65,11 +65,20 @@ pub async fn login_with_claim(
     Err(ApiError::Contended)
 }
 
-/// A new session for an existing account.
-async fn log_in(ctx: &Context, pk: u64, linked: Option<&LinkedWrite>) -> Result<IdentityLogin, ApiError> {
+/// A new session for an existing account, written only while `claim` is still the account's:
+/// had the phone moved to another account (or been released) since it was read, its holder
+/// would log into an account it no longer reaches (503, and the retry reads the claim afresh).
+async fn log_in(
+    ctx: &Context,
+    claim: &Claim,
+    pk: u64,
+    linked: Option<&LinkedWrite>,
+) -> Result<IdentityLogin, ApiError> {
     let user = ctx.store.get_user(pk).await?.ok_or(ApiError::Contended)?;
     let issued = session::start(ctx, pk, user.token_epoch)?;
-    ctx.store.start_session(&issued.grant, linked).await?;
+    let mut writes = vec![ctx.store.claim_held(claim, pk)?];
+    writes.extend(linked.cloned());
+    ctx.store.start_session(&issued.grant, &writes).await?;
     Ok(IdentityLogin { user, issued, created: false })
 }
 

@@ -215,9 +215,11 @@ pub struct AppleConfig {
     /// Bundle ids and service ids an identity token's `aud` may name (`APPLE_CLIENT_IDS`,
     /// comma separated). Empty: Sign in with Apple is refused (503), never unchecked.
     pub client_ids: Vec<String>,
-    /// An unknown `kid` refetches Apple's keys at most this often (the cache otherwise lives
-    /// as long as the sandbox).
+    /// An unknown `kid` refetches Apple's keys at most this often.
     pub keys_refetch_interval: Duration,
+    /// Apple's keys are trusted this long after they were fetched, then fetched again before
+    /// the next token is checked: a key Apple withdrew stops being trusted within this.
+    pub keys_max_age: Duration,
     /// Leeway on `exp` (and `iat`) for clock skew.
     pub leeway: Duration,
     /// The credentials of the code exchange and of revocation (team, key id, the .p8 key's PEM
@@ -228,7 +230,20 @@ pub struct AppleConfig {
     /// Lifetime of the ES256 client secret made for each call (Apple allows up to 6 months;
     /// one is made per call, so minutes suffice).
     pub client_secret_ttl: Duration,
+    /// Key that seals Apple's refresh tokens at rest (social::apple). Deployed, a generated
+    /// Secrets Manager secret (`APPLE_TOKEN_SEAL_KEY_ARN`); the development key works only
+    /// outside Lambda (secrets.rs).
+    pub seal_key: Secret,
+    /// How long a stored Apple refresh token is kept after the sign-in that stored it (the
+    /// table's TTL; each sign-in with a code renews it).
+    pub token_ttl: Duration,
+    /// How long a deleted account's Apple token is kept for revocation retries.
+    pub revocation_retry: Duration,
 }
+
+/// The Apple token seal key when none is configured: public (it is in this file), so a Lambda
+/// that stores Apple tokens refuses to start with it (secrets.rs).
+pub const DEVELOPMENT_APPLE_SEAL_KEY: &str = "local-development-only-apple-token-seal-key";
 
 /// The issuer of every genuine identity token, whatever `APPLE_API_BASE` points at.
 pub const APPLE_ISSUER: &str = "https://appleid.apple.com";
@@ -239,11 +254,15 @@ impl Default for AppleConfig {
             api_base: APPLE_ISSUER.into(),
             client_ids: Vec::new(),
             keys_refetch_interval: Duration::from_secs(60),
+            keys_max_age: Duration::from_secs(24 * 3600),
             leeway: Duration::from_secs(60),
             team_id: String::new(),
             key_id: String::new(),
             private_key: None,
             client_secret_ttl: Duration::from_secs(300),
+            seal_key: Secret::new(DEVELOPMENT_APPLE_SEAL_KEY),
+            token_ttl: Duration::from_secs(180 * 86_400),
+            revocation_retry: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -520,6 +539,9 @@ impl Config {
         }
         if let Some(v) = seconds("APPLE_KEYS_REFETCH_SECONDS")? {
             c.sns.apple.keys_refetch_interval = v;
+        }
+        if let Some(v) = seconds("APPLE_KEYS_MAX_AGE_SECONDS")? {
+            c.sns.apple.keys_max_age = v;
         }
         if let Some(v) = var("APPLE_TEAM_ID") {
             c.sns.apple.team_id = v;

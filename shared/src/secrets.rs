@@ -9,7 +9,7 @@
 //! Inside Lambda a function that needs the key refuses to start without a real one
 //! ([`require_captcha_secret`]); the built-in development key works only outside Lambda.
 
-use crate::config::{Config, SmsSenderKind, DEVELOPMENT_CAPTCHA_SECRET};
+use crate::config::{Config, SmsSenderKind, DEVELOPMENT_APPLE_SEAL_KEY, DEVELOPMENT_CAPTCHA_SECRET};
 
 /// A secret value. Its `Debug` (and so a derived `Debug` of any config holding it) prints no
 /// part of it; the value is reached only by [`Secret::expose`], at the one place that uses it.
@@ -35,28 +35,61 @@ impl std::fmt::Debug for Secret {
 /// Shortest key accepted, from any source.
 pub const MIN_LEN: usize = 32;
 
-/// Fills in the captcha key from Secrets Manager when `CAPTCHA_SECRET_ARN` names one, and the
-/// Sign in with Apple private key (.p8 PEM) when `APPLE_PRIVATE_KEY_ARN` does.
+/// Fills in the captcha key from Secrets Manager when `CAPTCHA_SECRET_ARN` names one, the Sign
+/// in with Apple private key (.p8 PEM) when `APPLE_PRIVATE_KEY_ARN` does, and the key sealing
+/// Apple's refresh tokens when `APPLE_TOKEN_SEAL_KEY_ARN` does: fetched in parallel, so a
+/// function that needs several waits for one round trip at its cold start.
 pub async fn resolve(config: &mut Config, sdk: &aws_config::SdkConfig) -> Result<(), String> {
-    if let Some(arn) = std::env::var("CAPTCHA_SECRET_ARN").ok().filter(|v| !v.is_empty()) {
-        let value = fetch(sdk, &arn).await.map_err(|e| format!("CAPTCHA_SECRET_ARN: {e}"))?;
+    let named = |var: &'static str| async move {
+        match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+            Some(arn) => fetch(sdk, &arn).await.map(Some).map_err(|e| format!("{var}: {e}")),
+            None => Ok(None),
+        }
+    };
+    let (captcha, apple, seal, aliyun) = tokio::try_join!(
+        named("CAPTCHA_SECRET_ARN"),
+        named("APPLE_PRIVATE_KEY_ARN"),
+        named("APPLE_TOKEN_SEAL_KEY_ARN"),
+        named("ALIYUN_SMS_SECRET_ARN")
+    )?;
+    if let Some(value) = captcha {
         config.sms.code_secret = Secret::new(captcha_key(value)?);
     }
-    if let Some(arn) = std::env::var("APPLE_PRIVATE_KEY_ARN").ok().filter(|v| !v.is_empty()) {
-        let value = fetch(sdk, &arn).await.map_err(|e| format!("APPLE_PRIVATE_KEY_ARN: {e}"))?;
+    if let Some(value) = apple {
         config.sns.apple.private_key = Some(apple_key(value)?);
     }
-    if let Some(arn) = std::env::var("ALIYUN_SMS_SECRET_ARN").ok().filter(|v| !v.is_empty()) {
-        let value = fetch(sdk, &arn).await.map_err(|e| format!("ALIYUN_SMS_SECRET_ARN: {e}"))?;
+    if let Some(value) = seal {
+        config.sns.apple.seal_key = Secret::new(seal_key(value)?);
+    }
+    if let Some(value) = aliyun {
         let (id, secret) = aliyun_key(&value)?;
         config.sms.aliyun.access_key_id = id;
         config.sms.aliyun.access_key_secret = Secret::new(secret);
     }
+    check_aliyun_key(config)?;
+    check_seal_key(config, std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some())
+}
+
+/// Aliyun sends only with its AccessKey: without one every send would be a 503.
+fn check_aliyun_key(config: &Config) -> Result<(), String> {
+    let aliyun = &config.sms.aliyun;
     if config.sms.sender == SmsSenderKind::Aliyun
-        && (config.sms.aliyun.access_key_id.is_empty() || config.sms.aliyun.access_key_secret.expose().is_empty())
+        && (aliyun.access_key_id.is_empty() || aliyun.access_key_secret.expose().is_empty())
     {
         return Err("SMS_SENDER=aliyun needs its AccessKey: ALIYUN_SMS_SECRET_ARN (or, outside Lambda, \
                     ALIYUN_ACCESS_KEY_ID and ALIYUN_ACCESS_KEY_SECRET)"
+            .into());
+    }
+    Ok(())
+}
+
+/// Apple's refresh tokens are stored only with Apple credentials configured; then, inside
+/// Lambda, they must not be sealed with the public development key.
+fn check_seal_key(config: &Config, in_lambda: bool) -> Result<(), String> {
+    let apple = &config.sns.apple;
+    if in_lambda && apple.private_key.is_some() && apple.seal_key.expose() == DEVELOPMENT_APPLE_SEAL_KEY {
+        return Err("the built-in development Apple token seal key is refused inside Lambda: set \
+                    APPLE_TOKEN_SEAL_KEY_ARN (template.yaml does when AppleKeySecretArn is set)"
             .into());
     }
     Ok(())
@@ -71,6 +104,14 @@ pub fn aliyun_key(value: &str) -> Result<(String, String), String> {
         (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Ok((id.to_owned(), secret.to_owned())),
         _ => Err("ALIYUN_SMS_SECRET_ARN: the secret needs access_key_id and access_key_secret".into()),
     }
+}
+
+/// The Apple token seal key, at least as long as a captcha key. Errors never quote the value.
+pub fn seal_key(value: String) -> Result<String, String> {
+    if value.len() < MIN_LEN {
+        return Err(format!("APPLE_TOKEN_SEAL_KEY_ARN: the secret must be at least {MIN_LEN} characters"));
+    }
+    Ok(value)
 }
 
 /// A captcha key, checked like `CAPTCHA_SECRET`. Errors never quote the value.
@@ -141,6 +182,17 @@ mod tests {
         assert!(printed.contains("Secret(..)"), "{printed}");
         assert!(!printed.contains("s3cr3t"), "{printed}");
         assert!(!format!("{:?}", Config::default()).contains(DEVELOPMENT_CAPTCHA_SECRET));
+    }
+
+    #[test]
+    fn the_development_seal_key_only_outside_lambda_or_without_apple_credentials() {
+        let mut config = Config::default();
+        assert!(check_seal_key(&config, true).is_ok(), "no Apple credentials: nothing is sealed");
+        config.sns.apple.private_key = Some("pem".into());
+        assert!(check_seal_key(&config, false).is_ok());
+        assert!(check_seal_key(&config, true).unwrap_err().contains("APPLE_TOKEN_SEAL_KEY_ARN"));
+        config.sns.apple.seal_key = Secret::new("k".repeat(64));
+        assert!(check_seal_key(&config, true).is_ok());
     }
 
     #[test]

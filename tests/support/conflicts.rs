@@ -115,7 +115,8 @@ fn item_keys(body: &[u8]) -> Vec<String> {
         .collect()
 }
 
-async fn respond(stream: &mut TcpStream, status: u16, body: &[u8]) {
+/// A DynamoDB answer on a raw connection (one request per connection).
+pub(crate) async fn respond(stream: &mut TcpStream, status: u16, body: &[u8]) {
     let head = format!(
         "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()

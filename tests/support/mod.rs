@@ -5,6 +5,7 @@
 pub mod aliyun;
 pub mod apple;
 pub mod conflicts;
+pub mod interpose;
 pub mod load;
 pub mod recorder;
 pub mod replay;
@@ -231,12 +232,28 @@ impl TestApi {
                 if matches!(item.get("id"), Some(AttributeValue::S(id)) if id.starts_with("counter#")) {
                     continue;
                 }
-                let sorted: std::collections::BTreeMap<_, _> = item.into_iter().collect();
+                let sorted: std::collections::BTreeMap<_, _> = item.iter().map(|(k, v)| (k, Sorted(v))).collect();
                 out.push(format!("{table}: {sorted:?}"));
             }
         }
         out.sort();
         out
+    }
+}
+
+/// An attribute value printed as its `Debug`, but with map keys sorted at every depth (a
+/// `HashMap`'s own order differs between two reads of the same item).
+struct Sorted<'a>(&'a AttributeValue);
+
+impl std::fmt::Debug for Sorted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            AttributeValue::M(map) => {
+                let sorted: std::collections::BTreeMap<_, _> = map.iter().map(|(k, v)| (k, Sorted(v))).collect();
+                f.debug_tuple("M").field(&sorted).finish()
+            }
+            other => other.fmt(f),
+        }
     }
 }
 

@@ -2,11 +2,16 @@
 //! hands out a new 24 h token and a new refresh token in the same session and marks it used.
 //! Presented again:
 //! - within the grace (default 10 s) after its rotation, it gets the very pair its rotation
-//!   handed out, so a request retried on a flaky network, or several parallel refreshes of one
-//!   token, end with one pair and the user still signed in;
-//! - later, it is treated as stolen (one of two parties holding it is not the app): the whole
-//!   session is ended, its refresh token and every 24 h token it issued, and the answer is 401.
-//!   Other sessions of the user are untouched.
+//!   handed out, so several parallel refreshes of one token, or a quick retry, end with one
+//!   pair and the user still signed in;
+//! - later, while that successor has never been used (it is still the session's live refresh
+//!   token), the answer that carried it was lost: the token is rotated again, however late (an
+//!   app offline for hours, or backing off, is not signed out), the lost successor superseded
+//!   and its 24 h token revoked;
+//! - later, once the successor was used, or when a superseded successor is presented: two
+//!   different successors of one token are in use, so two parties hold the session. It ends
+//!   whole (its refresh token and every 24 h token it issued) and the answer is 401. Other
+//!   sessions of the user are untouched. docs/security.md has the trade-off.
 //!
 //! The successor pair is kept for the grace without storing it readable: it is sealed under a
 //! key derived from the used refresh token, which the store holds only hashed. A table dump
@@ -14,10 +19,10 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::auth::session::{self, Issued};
+use crate::auth::session::{self, Credential, Issued};
 use crate::auth::tokens::{self, NewToken};
 use crate::domain::User;
-use crate::store::{Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
+use crate::store::{Expect, Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
 use crate::{clock, ApiError, Context};
 
 /// 24 h tokens a session may have alive at once. An app refreshes about once a day; a client
@@ -26,7 +31,7 @@ use crate::{clock, ApiError, Context};
 pub const SESSION_LIVE_TOKENS_MAX: usize = 20;
 
 /// Rotates refresh token `presented` (see the module doc). Every refusal is 401: unknown,
-/// expired, of an ended session, of a user whose tokens were revoked, or reused too late.
+/// expired, of an ended session, of a user whose tokens were revoked, or a theft.
 pub async fn rotate(ctx: &Context, presented: &str) -> Result<(User, Issued), ApiError> {
     tokens::check_refresh_format(presented)?;
     let hash = tokens::hash(presented);
@@ -35,21 +40,103 @@ pub async fn rotate(ctx: &Context, presented: &str) -> Result<(User, Issued), Ap
     if record.expires_at <= now {
         return Err(ApiError::Unauthorized);
     }
-    let (user, session) = tokio::try_join!(ctx.store.get_user(record.user_pk), ctx.store.get_session(&record.session))?;
-    let (user, session) = (user.ok_or(ApiError::Unauthorized)?, session.ok_or(ApiError::Unauthorized)?);
-    if session.ended_at.is_some() || session.user_pk != user.pk || session.epoch != user.token_epoch {
-        return Err(ApiError::Unauthorized);
-    }
+    let (account, login) = ctx.store.account_and_session(record.user_pk, &record.session).await?;
+    let credential = Credential { user_pk: record.user_pk, session: &record.session, token: None };
+    let (user, session) = session::live(&credential, account, login)?;
+    let session = session.ok_or(ApiError::Unauthorized)?;
+    let presented = Presented { plain: presented, hash: &hash, user, session: &session, now };
     if record.used_at.is_some() {
-        return replay(ctx, presented, &record, &session, user, now).await;
+        return replay(ctx, &presented, &record, true).await;
     }
+    if session.current != hash {
+        // Unused, yet not the session's live token: its parent was rotated again after it was
+        // handed out (a late retry), so whoever holds it holds a second successor. Unless a
+        // parallel rotation used it between the two reads: the record says which (a rotation
+        // marks it used in the transaction that moves `current` away from it).
+        let record = ctx.store.get_refresh(&hash).await?.ok_or(ApiError::Unauthorized)?;
+        return match record.used_at {
+            Some(_) => replay(ctx, &presented, &record, false).await,
+            None => theft(ctx, &presented).await,
+        };
+    }
+    rotate_from(ctx, &presented, Expect::Unused).await
+}
 
-    let next = session::issue(ctx, session.id.clone(), user.pk, session.epoch)?;
-    let sealed = seal(presented, &next.token.plain, &next.refresh.plain)?;
-    let (dropped, evicted) = prune(&session.tokens, now);
+/// A refresh token being presented, with what it was checked against.
+struct Presented<'a> {
+    plain: &'a str,
+    hash: &'a str,
+    user: User,
+    session: &'a SessionRecord,
+    now: u64,
+}
+
+/// A used refresh token presented again. Inside the grace: the pair its rotation handed out
+/// (parallel refreshes, a quick retry). After it: if that successor was never used (it is still
+/// the session's live refresh token), the answer that carried it was lost, so the token is
+/// rotated again, however late; if it was used, this is a second, different use of one
+/// token's succession: theft.
+async fn replay(
+    ctx: &Context,
+    presented: &Presented<'_>,
+    record: &RefreshRecord,
+    may_rotate_again: bool,
+) -> Result<(User, Issued), ApiError> {
+    let used_at = record.used_at.ok_or(ApiError::Contended)?;
+    let sealed = record.next.as_deref().ok_or(ApiError::Contended)?;
+    let (token, refresh) = unseal(presented.plain, sealed)?;
+    let session = presented.session;
+    if presented.now <= used_at + ctx.config.refresh_reuse_grace.as_secs() {
+        let grant = Grant {
+            session: session.id.clone(),
+            user_pk: presented.user.pk,
+            epoch: session.epoch,
+            token_hash: token.hash.clone(),
+            token_expires_at: 0,
+            issued_at: 0,
+            refresh_hash: refresh.hash.clone(),
+            refresh_expires_at: record.next_expires_at,
+        };
+        return Ok((presented.user.clone(), Issued { token, refresh, grant }));
+    }
+    if may_rotate_again && session.current == refresh.hash {
+        return rotate_from(ctx, presented, Expect::Again { used_at, token: &token.hash, refresh: &refresh.hash })
+            .await;
+    }
+    theft(ctx, presented).await
+}
+
+/// Whoever presented this is not the only holder of the session: it ends, whole, and the
+/// answer is 401. Other sessions of the user are untouched.
+async fn theft(ctx: &Context, presented: &Presented<'_>) -> Result<(User, Issued), ApiError> {
+    // The session id is not a credential, but the logs get only its first characters: enough to
+    // follow one session, never a whole 128-bit value a log scan could mistake for a token.
+    let session_prefix = presented.session.id.get(..8).unwrap_or_default();
+    tracing::warn!(user_pk = presented.user.pk, session_prefix, "refresh token reused: session revoked");
+    ctx.store.end_session(presented.session, presented.now).await?;
+    Err(ApiError::Unauthorized)
+}
+
+/// A new pair from the presented token, in one transaction whose conditions make it the one
+/// rotation (see `Expect`). A rotation again also evicts the lost successor's 24 h token.
+async fn rotate_from(ctx: &Context, presented: &Presented<'_>, expect: Expect<'_>) -> Result<(User, Issued), ApiError> {
+    let (session, now) = (presented.session, presented.now);
+    let next = session::issue(ctx, session.id.clone(), presented.user.pk, session.epoch)?;
+    let sealed = seal(presented.plain, &next.token.plain, &next.refresh.plain)?;
+    let lost_token = match expect {
+        Expect::Again { token, .. } => Some(token),
+        Expect::Unused => None,
+    };
+    let kept: Vec<(String, u64)> =
+        session.tokens.iter().filter(|(h, _)| Some(h.as_str()) != lost_token).cloned().collect();
+    let (dropped, mut evicted) = prune(&kept, now);
+    if let Some(lost) = lost_token.filter(|t| session.tokens.iter().any(|(h, _)| h == t)) {
+        evicted.push(lost.to_owned());
+    }
     let rotation = Rotation {
-        old_hash: &hash,
-        session: &session,
+        old_hash: presented.hash,
+        expect,
+        session,
         next: &next.grant,
         sealed: &sealed,
         now,
@@ -57,47 +144,15 @@ pub async fn rotate(ctx: &Context, presented: &str) -> Result<(User, Issued), Ap
         evicted: &evicted,
     };
     match ctx.store.rotate(&rotation).await? {
-        Rotated::Won => Ok((user, next)),
+        Rotated::Won => Ok((presented.user.clone(), next)),
         Rotated::Refused => Err(ApiError::Unauthorized),
-        // A parallel refresh of the same token won: answer what it answered.
+        // A parallel refresh of the same token won: answer what it answered (it rotated inside
+        // the grace of now, so this is no further rotation).
         Rotated::Lost => {
-            let record = ctx.store.get_refresh(&hash).await?.ok_or(ApiError::Unauthorized)?;
-            replay(ctx, presented, &record, &session, user, now).await
+            let record = ctx.store.get_refresh(presented.hash).await?.ok_or(ApiError::Unauthorized)?;
+            Box::pin(replay(ctx, presented, &record, false)).await
         }
     }
-}
-
-/// A used refresh token presented again: the successor inside the grace, theft after it.
-async fn replay(
-    ctx: &Context,
-    presented: &str,
-    record: &RefreshRecord,
-    session: &SessionRecord,
-    user: User,
-    now: u64,
-) -> Result<(User, Issued), ApiError> {
-    let used_at = record.used_at.ok_or(ApiError::Contended)?;
-    if now > used_at + ctx.config.refresh_reuse_grace.as_secs() {
-        // The session id is not a credential, but the logs get only its first characters: enough to
-        // follow one session, never a whole 128-bit value a log scan could mistake for a token.
-        let session_prefix = session.id.get(..8).unwrap_or_default();
-        tracing::warn!(user_pk = user.pk, session_prefix, "refresh token reused after its rotation: session revoked");
-        ctx.store.end_session(&session.id, now, None).await?;
-        return Err(ApiError::Unauthorized);
-    }
-    let sealed = record.next.as_deref().ok_or(ApiError::Contended)?;
-    let (token, refresh) = unseal(presented, sealed)?;
-    let grant = Grant {
-        session: session.id.clone(),
-        user_pk: user.pk,
-        epoch: session.epoch,
-        token_hash: token.hash.clone(),
-        token_expires_at: 0,
-        issued_at: 0,
-        refresh_hash: refresh.hash.clone(),
-        refresh_expires_at: record.next_expires_at,
-    };
-    Ok((user, Issued { token, refresh, grant }))
 }
 
 /// Splits a session's token list at a rotation: expired tokens leave the list (they are dead

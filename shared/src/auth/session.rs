@@ -1,28 +1,83 @@
-//! Who is calling: a token is valid when its record exists, has not expired (checked here, not
-//! left to DynamoDB's TTL sweeper), and was issued in the user's current token epoch (a password
-//! change starts a new epoch, revoking every older token at once). The session a token belongs
-//! to is not read here: ending a session deletes its tokens (store::sessions), so checking a
-//! token stays one read of the token (plus the account it belongs to).
+//! Who is calling. [`live`] is the one place that decides whether a credential (a 24 h token
+//! or a refresh token) still stands, from the account and the login session it names, read
+//! together in one BatchGetItem after the credential itself:
+//! - the account exists and is not deleted;
+//! - the credential was issued in the account's current token epoch (a password change or
+//!   reset starts a new epoch: every older token and refresh token dies at once);
+//! - its login session exists, belongs to that account and epoch, and has not ended (logout,
+//!   theft detection, and later an operator or the session endpoints end one session with one
+//!   write: its tokens are refused from that write on, even if their items survive);
+//! - a 24 h token is still listed by its session (a rotation that evicts a token removes it).
+//!
+//! A token also has to be unexpired (checked here, not left to DynamoDB's TTL sweeper).
+//! Checks that a later account state adds (a disabled account) belong in [`live`] too.
 
 use crate::auth::tokens::{self, NewToken};
 use crate::domain::User;
 use crate::http::{ApiRequest, ApiResponse};
-use crate::store::{Grant, TokenRecord};
+use crate::store::deletion::AccountState;
+use crate::store::{Grant, SessionRecord, TokenRecord};
 use crate::validate::Fields;
 use crate::{clock, ApiError, Context};
 
 pub struct Session {
     pub token: String,
     pub user: User,
+    /// The token's record and its login session (none for a token older than sessions).
+    pub record: TokenRecord,
+    pub login: Option<SessionRecord>,
+}
+
+/// What a credential claims, for [`live`] to hold against the account and session it names.
+pub struct Credential<'a> {
+    pub user_pk: u64,
+    /// The login session ("" for a 24 h token older than sessions).
+    pub session: &'a str,
+    /// A 24 h token's epoch and hash; a refresh token carries neither (its session's epoch
+    /// stands for it).
+    pub token: Option<(u64, &'a str)>,
+}
+
+impl<'a> Credential<'a> {
+    /// A 24 h token: its record and its hash.
+    pub fn of_token(record: &'a TokenRecord, hash: &'a str) -> Self {
+        Credential { user_pk: record.user_pk, session: &record.session, token: Some((record.epoch, hash)) }
+    }
 }
 
 pub async fn authenticate(ctx: &Context, req: &ApiRequest, body: Option<&Fields>) -> Result<Session, ApiError> {
     let (token, record) = presented_token(ctx, req, body).await?;
-    let user = ctx.store.get_user(record.user_pk).await?.ok_or(ApiError::Unauthorized)?;
-    if user.token_epoch != record.epoch {
+    let (account, login) = ctx.store.account_and_session(record.user_pk, &record.session).await?;
+    let hash = tokens::hash(&token);
+    let (user, login) = live(&Credential::of_token(&record, &hash), account, login)?;
+    Ok(Session { token, user, record, login })
+}
+
+/// Whether `credential` still stands, given the account and the session it names as read (see
+/// the module doc): the live account and the open session, or 401.
+pub fn live(
+    credential: &Credential,
+    account: Option<AccountState>,
+    login: Option<SessionRecord>,
+) -> Result<(User, Option<SessionRecord>), ApiError> {
+    let Some(AccountState::Live(user)) = account else { return Err(ApiError::Unauthorized) };
+    if user.pk != credential.user_pk || credential.token.is_some_and(|(epoch, _)| epoch != user.token_epoch) {
         return Err(ApiError::Unauthorized);
     }
-    Ok(Session { token, user })
+    if credential.session.is_empty() {
+        // Only 24 h tokens older than sessions (or imported) have none: the epoch is their check.
+        return if credential.token.is_some() { Ok((*user, None)) } else { Err(ApiError::Unauthorized) };
+    }
+    let login = login.ok_or(ApiError::Unauthorized)?;
+    let open = login.id == credential.session
+        && login.ended_at.is_none()
+        && login.user_pk == user.pk
+        && login.epoch == user.token_epoch;
+    let listed = credential.token.is_none_or(|(_, hash)| login.tokens.iter().any(|(h, _)| h == hash));
+    if !(open && listed) {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok((*user, Some(login)))
 }
 
 /// The token the request carries and its unexpired record, before anything about the account
@@ -39,6 +94,18 @@ pub async fn presented_token(
         return Err(ApiError::Unauthorized);
     }
     Ok((token, record))
+}
+
+/// Logout: the caller's login session ends (one transaction: see `Store::end_session`); a
+/// token without a session is deleted alone.
+pub async fn end(ctx: &Context, session: &Session) -> Result<(), ApiError> {
+    match &session.login {
+        Some(login) => ctx.store.end_session(login, clock::now_unix()).await?,
+        None => {
+            ctx.store.delete_token(&tokens::hash(&session.token)).await?;
+        }
+    }
+    Ok(())
 }
 
 /// What a login hands out: a 24 h token and a refresh token in a new session (or, at a

@@ -1,10 +1,10 @@
 //! DELETE /users/{pk}/: the account's own token plus re-authentication (its password; without
-//! one, a captcha for its verified phone; without either, a token younger than the
-//! configured window) deletes the account: see store/deletion.rs for what happens, in which
-//! order, and what is left.
+//! one, a captcha for its verified phone; without either, a login younger than the configured
+//! window: the login time of the token's session, which refreshes carry unchanged) deletes the
+//! account: see store/deletion.rs for what happens, in which order, and what is left.
 
-use crate::auth::captcha;
-use crate::auth::{lockout, session};
+use crate::auth::session::{self, Credential};
+use crate::auth::{captcha, lockout, tokens};
 use crate::domain::Purpose;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::store::deletion::AccountState;
@@ -22,22 +22,25 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
         captcha::check_format(code)?;
     }
 
-    let (_, record) = session::presented_token(ctx, &req, Some(&fields)).await?;
-    let user = match ctx.store.account_state(record.user_pk).await? {
-        Some(AccountState::Live(user)) if user.token_epoch == record.epoch => *user,
-        // A deletion of this account already happened (a parallel or retried DELETE): finish
-        // removing its rooms, in case that request died midway, and say it is gone.
-        Some(AccountState::Deleted) if record.user_pk == pk => {
-            ctx.store.delete_owned_rooms(pk).await?;
-            return Err(ApiError::NotFound("user"));
-        }
-        _ => return Err(ApiError::Unauthorized),
-    };
+    let (token, record) = session::presented_token(ctx, &req, Some(&fields)).await?;
+    let (account, login) = ctx.store.account_and_session(record.user_pk, &record.session).await?;
+    // A deletion of this account already happened (a parallel or retried DELETE): finish
+    // removing its rooms, in case that request died midway, and say it is gone.
+    if matches!(account, Some(AccountState::Deleted)) && record.user_pk == pk {
+        ctx.store.delete_owned_rooms(pk).await?;
+        return Err(ApiError::NotFound("user"));
+    }
+    let hash = tokens::hash(&token);
+    let (user, login) = session::live(&Credential::of_token(&record, &hash), account, login)?;
+    // "A token issued less than 10 minutes ago" means a login that recent: a refresh issues new
+    // tokens in the old login's session, and must not renew the proof (a stolen 30-day refresh
+    // token is no re-authentication). A token older than sessions is its own login.
+    let logged_in_at = login.map_or(record.issued_at, |s| s.created);
     session::require_caller(ctx, user.pk, pk).await?;
 
-    reauthenticate(ctx, &user, req.source_ip(), record.issued_at, password, code).await?;
-    hooks::before_delete(ctx, &user).await;
-    match ctx.store.retire_account(&user).await {
+    reauthenticate(ctx, &user, req.source_ip(), logged_in_at, password, code).await?;
+    let apple_owed = hooks::owed_to_apple(ctx, &user).await?;
+    match ctx.store.retire_account(&user, apple_owed).await {
         Ok(()) => {}
         // A parallel DELETE won: it is gone, whoever deleted it. Otherwise the profile changed
         // since it was read, and the client may retry.
@@ -52,6 +55,9 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
         }
         Err(err) => return Err(err.into()),
     }
+    if apple_owed.is_some() {
+        hooks::revoke_at_apple(ctx, &user).await;
+    }
     ctx.store.delete_owned_rooms(pk).await?;
     Ok(ApiResponse::no_content())
 }
@@ -61,7 +67,7 @@ async fn reauthenticate(
     ctx: &Context,
     user: &crate::domain::User,
     source_ip: &str,
-    token_issued_at: u64,
+    logged_in_at: u64,
     password: Option<String>,
     code: Option<String>,
 ) -> Result<(), ApiError> {
@@ -80,7 +86,7 @@ async fn reauthenticate(
         let matched = captcha::redeem(ctx, phone, source_ip, Purpose::Delete, &code).await?;
         return Ok(ctx.store.consume_captcha_now(&matched.consume).await?);
     }
-    let age = clock::now_unix().saturating_sub(token_issued_at);
+    let age = clock::now_unix().saturating_sub(logged_in_at);
     if age < ctx.config.delete_reauth_window.as_secs() {
         Ok(())
     } else {
@@ -88,21 +94,26 @@ async fn reauthenticate(
     }
 }
 
-/// Where deletion calls out to third parties before the account is gone.
+/// Where deletion calls out to third parties.
 mod hooks {
     use crate::domain::User;
-    use crate::Context;
+    use crate::{clock, ApiError, Context};
 
-    /// Sign in with Apple credentials kept for this account are revoked at Apple (API.md,
-    /// AccountDelete; App Store guideline 5.1.1(v)). A failure is logged and counted, and never
-    /// blocks the deletion; the stored token then stays for a later retry.
-    pub async fn before_delete(ctx: &Context, user: &User) {
-        match crate::social::apple::revoke(ctx, user.pk).await {
-            Ok(_) => {}
-            Err(err) => {
-                tracing::warn!(error = %err, user_pk = user.pk, "Apple credentials not revoked");
-                crate::metrics::count(crate::metrics::Metric::ProviderFailure);
-            }
+    /// Sign in with Apple credentials kept for this account must be revoked at Apple (API.md,
+    /// AccountDelete; App Store guideline 5.1.1(v)): the deletion's own transaction records the
+    /// revocation as owed, kept until the returned time, so that neither Apple failing nor this
+    /// function dying loses it.
+    pub async fn owed_to_apple(ctx: &Context, user: &User) -> Result<Option<u64>, ApiError> {
+        let stored = ctx.store.apple_credentials(user.pk).await?;
+        Ok(stored.map(|_| clock::now_unix() + ctx.config.sns.apple.revocation_retry.as_secs()))
+    }
+
+    /// The revocation, once the account is gone. A failure is logged and counted, and never
+    /// fails the deletion: it stays owed, for `social::apple::retry_pending_revocations`.
+    pub async fn revoke_at_apple(ctx: &Context, user: &User) {
+        if let Err(err) = crate::social::apple::revoke(ctx, user.pk).await {
+            tracing::warn!(error = %err, user_pk = user.pk, "Apple credentials not revoked yet: left for the retry");
+            crate::metrics::count(crate::metrics::Metric::ProviderFailure);
         }
     }
 }

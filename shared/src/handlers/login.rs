@@ -12,7 +12,7 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
 
     let creds = lockout::check_password(ctx, &username, req.source_ip(), password).await?;
     let issued = session::start(ctx, creds.user_pk, creds.token_epoch)?;
-    let (user, ()) = tokio::try_join!(ctx.store.get_user(creds.user_pk), ctx.store.start_session(&issued.grant, None))?;
+    let (user, ()) = tokio::try_join!(ctx.store.get_user(creds.user_pk), ctx.store.start_session(&issued.grant, &[]))?;
     let user = user.ok_or(ApiError::BadCredentials)?;
     if user.token_epoch != creds.token_epoch {
         // The password changed between our two reads; this token was born revoked.

@@ -1,30 +1,18 @@
 //! POST /logout/: the token stops working at once, and so does its login session: the
-//! session's refresh token and every other 24 h token it issued.
+//! session's refresh token and every other 24 h token it issued. The end is one transaction
+//! (store::sessions): a logout that fails changes nothing and its retry completes it.
 
 use serde_json::Map;
 
-use crate::auth::tokens;
+use crate::auth::session;
 use crate::http::{ApiRequest, ApiResponse};
-use crate::{clock, ApiError, ApiResult, Context};
+use crate::{ApiResult, Context};
 
 pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let fields = req.fields()?;
-    let token = req.token(Some(&fields))?.ok_or(ApiError::Unauthorized)?;
-    tokens::check_format(&token)?;
-    let record = ctx.store.delete_token(&tokens::hash(&token)).await?.ok_or(ApiError::Unauthorized)?;
-    if record.expires_at <= clock::now_unix() {
-        return Err(ApiError::Unauthorized);
-    }
-    // The token is gone; its session ends whatever the answer (a dead token's session is dead too).
-    let (user, ()) = tokio::try_join!(ctx.store.get_user(record.user_pk), async {
-        match record.session.as_str() {
-            "" => Ok(()),
-            id => ctx.store.end_session(id, clock::now_unix(), Some(&tokens::hash(&token))).await,
-        }
-    })?;
-    // A token revoked by a password change was already dead: logging it out is not a success.
-    if user.is_none_or(|u| u.token_epoch != record.epoch) {
-        return Err(ApiError::Unauthorized);
-    }
+    // A token already dead (revoked by a password change, its session ended) is not logged out
+    // again: 401, as for any dead token.
+    let caller = session::authenticate(ctx, &req, Some(&fields)).await?;
+    session::end(ctx, &caller).await?;
     Ok(ApiResponse::ok("注销成功", Map::new()))
 }

@@ -22,13 +22,17 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let matched = captcha::redeem(ctx, &phone.e164, req.source_ip(), Purpose::Reset, &code).await?;
     // The code proved the phone; without an account it stays usable for PhoneLogin, which
     // creates one (it is used up only in the transaction that changes the password).
-    let pk = ctx.store.claim_owner(&Claim::phone(&phone)).await?.ok_or(ApiError::NoAccount)?;
+    let claim = Claim::phone(&phone);
+    let pk = ctx.store.claim_owner(&claim).await?.ok_or(ApiError::NoAccount)?;
     let user = ctx.store.get_user(pk).await?.ok_or(ApiError::Contended)?;
     let hash = passwords::hash(password).await?;
     // Every older session ends (a new token epoch) and the one new session opens, with the
-    // code's use, in one transaction.
+    // code's use, in one transaction that also holds the phone still to be this account's: had
+    // the owner moved to another phone since the claim was read, the old number's holder would
+    // reset an account that is no longer theirs to reach (503; the retry finds no account).
     let issued = session::start(ctx, pk, user.token_epoch + 1)?;
-    let user = ctx.store.change_password(&user, &hash, &issued.grant, Some(&matched.consume)).await?;
+    let linked = [matched.consume, ctx.store.claim_held(&claim, pk)?];
+    let user = ctx.store.change_password(&user, &hash, &issued.grant, &linked).await?;
     // The one store function that lifts every lockout of the username.
     ctx.store.clear_login_failures(&Username::of_account(&user)).await?;
     Ok(issued.response("重置成功", &user))

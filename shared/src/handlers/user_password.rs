@@ -23,6 +23,6 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     }
     let hash = passwords::hash(new_password).await?;
     let issued = session::start(ctx, session.user.pk, session.user.token_epoch + 1)?;
-    let user = ctx.store.change_password(&session.user, &hash, &issued.grant, None).await?;
+    let user = ctx.store.change_password(&session.user, &hash, &issued.grant, &[]).await?;
     Ok(issued.response("修改成功", &user))
 }

@@ -1,18 +1,29 @@
 //! Sign in with Apple: the identity token (a JWT the app got from Apple) is checked here, never
 //! trusted: RS256 signature against Apple's published keys, `iss`, `aud` one of our client ids,
-//! `exp` (small leeway), `sub` equal to the `snsid` the client claims, and the `nonce` when the
-//! client sends one (SHA-256 hex of it, so a token captured from another sign-in cannot be
-//! replayed into this one).
+//! `exp` (small leeway), `sub` equal to the `snsid` the client claims, and the nonce: a token
+//! whose claims carry a `nonce` is accepted only with the raw nonce it was bound to (SHA-256 hex
+//! of the request's `nonce` equal to the claim), so a captured token does not replay without it;
+//! a request's `nonce` against a token without one is refused too. Apps should always send one
+//! (docs/security.md).
 //!
-//! Apple's keys (`{APPLE_API_BASE}/auth/keys`) are cached for the life of the sandbox. A token
-//! signed with a `kid` the cache does not know refetches them (Apple rotates keys), but not more
-//! than once per `keys_refetch_interval`: garbage `kid`s cannot turn this function into a
-//! request flood on Apple. Concurrent requests wait for one fetch instead of each making one.
+//! Apple's keys (`{APPLE_API_BASE}/auth/keys`) are cached per sandbox for `keys_max_age` (24 h),
+//! then fetched again before the next token is checked, so a key Apple withdrew stops being
+//! trusted within a day (a failed refetch then trusts none: 502). A token signed with a `kid`
+//! the cache does not know refetches them too (Apple rotates keys), but not more than once per
+//! `keys_refetch_interval`: garbage `kid`s cannot turn this function into a request flood on
+//! Apple. Concurrent requests wait for one fetch instead of each making one.
 //!
 //! With Apple credentials configured and an `authorization_code`, the code is exchanged at
 //! `/auth/token` for Apple's refresh token, which is stored only so that [`revoke`] can revoke
 //! it at `/auth/revoke` when the account is deleted (Apple requires it). Both calls
 //! authenticate with a client secret: an ES256 JWT signed with the team's .p8 key.
+//!
+//! The stored token is sealed (AES-256-GCM under a key derived with HKDF-SHA256 from the seal
+//! secret, a random nonce per seal, the item's key and client id as associated data, so a sealed
+//! value opens only in its own item) and expires (`token_ttl`). A deletion records the
+//! revocation as owed in its own transaction; [`revoke`] then asks Apple, and a revocation Apple
+//! did not confirm stays owed until [`retry_pending_revocations`] (the entry point of a
+//! scheduled sweeper) completes it.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -24,7 +35,9 @@ use tokio::sync::Mutex;
 
 use super::HttpClient;
 use crate::config::{AppleConfig, APPLE_ISSUER};
-use crate::store::AppleCredentials;
+use ring::{aead, hkdf};
+
+use crate::store::AppleToken;
 use crate::{clock, ApiError, Context};
 
 /// What a verified identity token tells about the user.
@@ -105,23 +118,30 @@ impl AppleKeys {
         if claims.sub != snsid {
             return Err(rejected("sub is not snsid"));
         }
-        if let Some(raw) = nonce {
-            let expected = hex::encode(Sha256::digest(raw.as_bytes()));
-            if claims.nonce.as_deref() != Some(expected.as_str()) {
-                return Err(rejected("nonce mismatch"));
-            }
+        match (nonce, claims.nonce.as_deref()) {
+            (None, None) => {}
+            (Some(raw), Some(bound)) if hex::encode(Sha256::digest(raw.as_bytes())) == bound => {}
+            (None, Some(_)) => return Err(rejected("the token is bound to a nonce the request does not carry")),
+            _ => return Err(rejected("nonce mismatch")),
         }
         Ok(AppleIdentity { email: claims.email.filter(|e| !e.is_empty()), client_id: claims.aud })
     }
 
-    /// The key `kid`, from the cache or from one refetch when the last is old enough.
+    /// The key `kid`: from the cache while it is younger than `keys_max_age`, else from a fetch;
+    /// an unknown `kid` refetches when the last fetch is older than `keys_refetch_interval`.
     async fn key(&self, http: &HttpClient, config: &AppleConfig, kid: &str) -> Result<DecodingKey, ApiError> {
         let mut cache = self.cache.lock().await;
-        if let Some(key) = cache.keys.get(kid) {
-            return Ok(key.clone());
-        }
-        if cache.fetched_at.is_some_and(|at| at.elapsed() < config.keys_refetch_interval) {
-            return Err(rejected(format!("unknown kid {kid}")));
+        let fresh = cache.fetched_at.is_some_and(|at| at.elapsed() < config.keys_max_age);
+        if fresh {
+            if let Some(key) = cache.keys.get(kid) {
+                return Ok(key.clone());
+            }
+            if cache.fetched_at.is_some_and(|at| at.elapsed() < config.keys_refetch_interval) {
+                return Err(rejected(format!("unknown kid {kid}")));
+            }
+        } else {
+            // Too old to trust, whether or not the refetch below succeeds.
+            cache.keys.clear();
         }
         cache.keys = fetch(http, config).await?;
         cache.fetched_at = Some(Instant::now());
@@ -211,24 +231,67 @@ pub async fn exchange(
     Ok(token.refresh_token)
 }
 
-/// Revokes account `user_pk`'s stored Apple refresh token at Apple, then forgets it. `Ok(false)`
-/// when there is none. The account deletion path calls this; a failure is for it to log (API.md:
-/// it does not block the deletion), and the credentials are kept so a retry can revoke them.
+/// Revokes account `user_pk`'s stored Apple refresh token at Apple, then forgets it (and that it
+/// was owed). `Ok(false)` when there is none. The account deletion path calls this after the
+/// deletion's transaction recorded the revocation as owed: a failure is for it to log (API.md:
+/// it does not block the deletion), and [`retry_pending_revocations`] tries again later.
 pub async fn revoke(ctx: &Context, user_pk: u64) -> Result<bool, ApiError> {
     let Some(creds) = ctx.store.apple_credentials(user_pk).await? else {
         return Ok(false);
     };
-    revoke_token(ctx.providers.http(), &ctx.config.sns.apple, &creds).await?;
-    ctx.store.delete_apple_credentials(user_pk).await?;
+    let config = &ctx.config.sns.apple;
+    let token = match &creds.token {
+        AppleToken::Sealed(sealed) => open(config, user_pk, &creds.client_id, sealed)?,
+        AppleToken::Plain(token) => token.clone(),
+    };
+    revoke_token(ctx.providers.http(), config, &creds.client_id, &token).await?;
+    ctx.store.forget_apple_credentials(user_pk).await?;
     Ok(true)
 }
 
-async fn revoke_token(http: &HttpClient, config: &AppleConfig, creds: &AppleCredentials) -> Result<(), ApiError> {
-    let secret = client_secret(config, &creds.client_id)?;
+/// What one [`retry_pending_revocations`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Retried {
+    /// Revoked at Apple now, and forgotten.
+    pub revoked: usize,
+    /// Nothing left to revoke (the token expired from the table): forgotten.
+    pub gone: usize,
+    /// Still owed: Apple (or DynamoDB) failed again.
+    pub failed: usize,
+}
+
+/// Revocations a call retries at most (each is one Apple call within the request deadline's
+/// order of magnitude; the sweeper calls again for the rest).
+pub const RETRY_BATCH: usize = 20;
+
+/// Retries the revocations that account deletions still owe Apple: the entry point for a
+/// scheduled sweeper (none is deployed yet: the next round's sweeper calls this). Each is
+/// independent; one failing leaves it owed and goes on with the others.
+pub async fn retry_pending_revocations(ctx: &Context) -> Result<Retried, ApiError> {
+    let mut done = Retried::default();
+    for pk in ctx.store.pending_apple_revocations().await?.into_iter().take(RETRY_BATCH) {
+        match revoke(ctx, pk).await {
+            Ok(true) => done.revoked += 1,
+            Ok(false) => {
+                ctx.store.forget_apple_credentials(pk).await?;
+                done.gone += 1;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, user_pk = pk, "Apple credentials still not revoked");
+                crate::metrics::count(crate::metrics::Metric::ProviderFailure);
+                done.failed += 1;
+            }
+        }
+    }
+    Ok(done)
+}
+
+async fn revoke_token(http: &HttpClient, config: &AppleConfig, client_id: &str, token: &str) -> Result<(), ApiError> {
+    let secret = client_secret(config, client_id)?;
     let form = [
-        ("client_id", creds.client_id.as_str()),
+        ("client_id", client_id),
         ("client_secret", secret.as_str()),
-        ("token", creds.refresh_token.as_str()),
+        ("token", token),
         ("token_type_hint", "refresh_token"),
     ];
     let answer = http
@@ -239,4 +302,75 @@ async fn revoke_token(http: &HttpClient, config: &AppleConfig, creds: &AppleCred
         return Err(ApiError::BadGateway(format!("apple revoke: HTTP {}", answer.status)));
     }
     Ok(())
+}
+
+/// Sealed-value format version (the first byte): a new key derivation or cipher gets a new one.
+const SEAL_V1: u8 = 1;
+
+fn seal_key(config: &AppleConfig) -> aead::LessSafeKey {
+    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"apple-refresh-token-seal");
+    let prk = salt.extract(config.seal_key.expose().as_bytes());
+    // Expanding 32 bytes for AES-256 cannot fail: the length is far below HKDF's limit.
+    let okm = prk.expand(&[b"v1"], &aead::AES_256_GCM).expect("HKDF output of one AES-256 key");
+    aead::LessSafeKey::new(aead::UnboundKey::from(okm))
+}
+
+/// The associated data: a sealed value opens only as the token of this account and client.
+fn bound_to(user_pk: u64, client_id: &str) -> aead::Aad<Vec<u8>> {
+    aead::Aad::from(format!("apple#{user_pk}/{client_id}").into_bytes())
+}
+
+/// Apple's refresh token of account `user_pk`, sealed for storage: hex of version, nonce,
+/// ciphertext and tag.
+pub fn seal(config: &AppleConfig, user_pk: u64, client_id: &str, token: &str) -> Result<String, ApiError> {
+    let mut nonce = [0u8; aead::NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|e| ApiError::Unavailable(format!("rng: {e}")))?;
+    let mut sealed = token.as_bytes().to_vec();
+    seal_key(config)
+        .seal_in_place_append_tag(aead::Nonce::assume_unique_for_key(nonce), bound_to(user_pk, client_id), &mut sealed)
+        .map_err(|_| ApiError::Unavailable("apple token seal failed".into()))?;
+    let mut out = vec![SEAL_V1];
+    out.extend_from_slice(&nonce);
+    out.extend(sealed);
+    Ok(hex::encode(out))
+}
+
+/// The token `seal` sealed. A value that does not open (another key, another item, tampered)
+/// is a corrupt item: it cannot be revoked, and the error never shows it.
+fn open(config: &AppleConfig, user_pk: u64, client_id: &str, sealed: &str) -> Result<String, ApiError> {
+    let corrupt = || ApiError::Unavailable(format!("apple#{user_pk}: the sealed token does not open"));
+    let bytes = hex::decode(sealed).map_err(|_| corrupt())?;
+    let (version, rest) = bytes.split_first().ok_or_else(corrupt)?;
+    if *version != SEAL_V1 || rest.len() < aead::NONCE_LEN + aead::AES_256_GCM.tag_len() {
+        return Err(corrupt());
+    }
+    let (nonce, ciphertext) = rest.split_at(aead::NONCE_LEN);
+    let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| corrupt())?;
+    let mut buf = ciphertext.to_vec();
+    let plain = seal_key(config).open_in_place(nonce, bound_to(user_pk, client_id), &mut buf).map_err(|_| corrupt())?;
+    String::from_utf8(plain.to_vec()).map_err(|_| corrupt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Secret;
+
+    #[test]
+    fn a_sealed_token_opens_only_with_its_key_in_its_own_item() {
+        let config = AppleConfig::default();
+        let sealed = seal(&config, 7, "com.example.app", "r_token").unwrap();
+        assert!(!sealed.contains(&hex::encode("r_token")), "{sealed}");
+        assert_ne!(sealed, seal(&config, 7, "com.example.app", "r_token").unwrap(), "a nonce per seal");
+        assert_eq!(open(&config, 7, "com.example.app", &sealed).unwrap(), "r_token");
+        assert!(open(&config, 8, "com.example.app", &sealed).is_err(), "moved to another account");
+        assert!(open(&config, 7, "com.example.other", &sealed).is_err(), "another client id");
+        let other = AppleConfig { seal_key: Secret::new("another-key-".repeat(4)), ..AppleConfig::default() };
+        assert!(open(&other, 7, "com.example.app", &sealed).is_err(), "another key");
+        let mut tampered = hex::decode(&sealed).unwrap();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(open(&config, 7, "com.example.app", &hex::encode(tampered)).is_err());
+        let err = open(&config, 7, "com.example.app", "zz").unwrap_err().to_string();
+        assert!(!err.contains("r_token"), "{err}");
+    }
 }

@@ -76,8 +76,8 @@ impl Providers {
         &self.http
     }
 
-    /// Sign in with Apple: an authorization code for Apple's refresh token, stored for revocation
-    /// only. Nothing happens without Apple credentials configured.
+    /// Sign in with Apple: an authorization code for Apple's refresh token, stored sealed for
+    /// revocation only. Nothing happens without Apple credentials configured.
     pub async fn apple_keep_for_revocation(
         &self,
         store: &crate::store::Store,
@@ -88,9 +88,11 @@ impl Providers {
         if !apple::can_exchange(&self.config.apple) {
             return Ok(());
         }
-        let refresh_token = apple::exchange(&self.http, &self.config.apple, client_id, code).await?;
-        let creds = crate::store::AppleCredentials { client_id: client_id.to_owned(), refresh_token };
-        Ok(store.put_apple_credentials(user_pk, &creds).await?)
+        let config = &self.config.apple;
+        let refresh_token = apple::exchange(&self.http, config, client_id, code).await?;
+        let sealed = apple::seal(config, user_pk, client_id, &refresh_token)?;
+        let expires_at = crate::clock::now_unix() + config.token_ttl.as_secs();
+        Ok(store.put_apple_credentials(user_pk, client_id, &sealed, expires_at).await?)
     }
 
     /// Sign in with Apple: the identity token checked (see `apple`), what it says about the user.

@@ -40,17 +40,21 @@ pub(crate) fn is_tombstone(item: &Item) -> bool {
     item.contains_key("deleted_at")
 }
 
+impl AccountState {
+    pub(crate) fn read(item: &Item) -> Result<Self, StoreError> {
+        Ok(if is_tombstone(item) { AccountState::Deleted } else { AccountState::Live(Box::new(User::try_from(item)?)) })
+    }
+}
+
 impl Store {
     pub async fn account_state(&self, pk: u64) -> Result<Option<AccountState>, StoreError> {
-        let item = self.get(&self.tables.users, user_id(pk)).await?;
-        item.map(|i| {
-            Ok(if is_tombstone(&i) { AccountState::Deleted } else { AccountState::Live(Box::new(User::try_from(&i)?)) })
-        })
-        .transpose()
+        self.get(&self.tables.users, user_id(pk)).await?.as_ref().map(AccountState::read).transpose()
     }
 
     /// Step 1 (see the module): `Contended` when the account changed since `user` was read.
-    pub async fn retire_account(&self, user: &User) -> Result<(), StoreError> {
+    /// `apple_revocation_until`: the account has Apple credentials, recorded in the same
+    /// transaction as owed a revocation and kept until then (see users.rs).
+    pub async fn retire_account(&self, user: &User, apple_revocation_until: Option<u64>) -> Result<(), StoreError> {
         let tombstone = Item::from([
             (KEY.to_owned(), s(user_id(user.pk))),
             ("pk".to_owned(), n(user.pk)),
@@ -64,6 +68,9 @@ impl Store {
         ];
         for id in &user.claims {
             items.push(self.claim_release(id, user.pk)?);
+        }
+        if let Some(until) = apple_revocation_until {
+            items.extend(self.apple_revocation_owed(user.pk, until)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),

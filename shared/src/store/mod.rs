@@ -30,9 +30,9 @@ use crate::deadlines::{CONFLICT_ATTEMPTS, TRANSACT_CONFLICT_BUDGET};
 
 use counters::IdBlocks;
 pub use error::{ClaimKind, SendLimit, StoreError};
-pub use sessions::{Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
+pub use sessions::{Expect, Grant, RefreshRecord, Rotated, Rotation, SessionRecord};
 pub use tokens::TokenRecord;
-pub use users::{AppleCredentials, Claim, Credentials};
+pub use users::{AppleCredentials, AppleToken, Claim, Credentials};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -153,17 +153,41 @@ impl Store {
     /// Items by key (at most 100), strongly consistent, in one BatchGetItem; keys DynamoDB
     /// leaves unprocessed (throttling) are asked for again after a backoff, a bounded number of
     /// times (the request deadline bounds it too). Items that do not exist are not returned.
-    pub(crate) async fn batch_get(&self, table: &str, mut keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        let mut found = Vec::with_capacity(keys.len());
+    pub(crate) async fn batch_get(&self, table: &str, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = self.batch_get_tables(HashMap::from([(table.to_owned(), keys)])).await?;
+        Ok(found.remove(table).unwrap_or_default())
+    }
+
+    /// `batch_get` over several tables at once (one round trip for items of two tables): the
+    /// items found, by table.
+    pub(crate) async fn batch_get_tables(
+        &self,
+        mut keys: HashMap<String, Vec<Item>>,
+    ) -> Result<HashMap<String, Vec<Item>>, StoreError> {
+        let mut found: HashMap<String, Vec<Item>> = HashMap::with_capacity(keys.len());
         let mut attempt = 0;
+        keys.retain(|_, k| !k.is_empty());
         while !keys.is_empty() {
-            let request =
-                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(build_err)?;
-            let out = self.client.batch_get_item().request_items(table, request).send().await.map_err(unavailable)?;
-            if let Some(items) = out.responses().and_then(|r| r.get(table)) {
-                found.extend(items.iter().cloned());
+            let mut request = self.client.batch_get_item();
+            for (table, keys) in keys {
+                let wanted = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_err)?;
+                request = request.request_items(table, wanted);
             }
-            keys = out.unprocessed_keys().and_then(|u| u.get(table)).map(|k| k.keys().to_vec()).unwrap_or_default();
+            let out = request.send().await.map_err(unavailable)?;
+            for (table, items) in out.responses().into_iter().flatten() {
+                found.entry(table.clone()).or_default().extend(items.iter().cloned());
+            }
+            keys = out
+                .unprocessed_keys()
+                .into_iter()
+                .flatten()
+                .map(|(table, k)| (table.clone(), k.keys().to_vec()))
+                .filter(|(_, k)| !k.is_empty())
+                .collect();
             attempt += 1;
             if !keys.is_empty() {
                 if attempt >= 8 {
@@ -182,6 +206,15 @@ impl Store {
 pub struct LinkedWrite {
     pub(crate) item: TransactWriteItem,
     pub(crate) refused: fn() -> StoreError,
+}
+
+/// What a refused transaction means when its failed item is `linked[index]` (`None`: an item
+/// before them, whose failure means something changed meanwhile).
+pub(crate) fn refusal_of(linked: &[LinkedWrite], index: Option<usize>) -> StoreError {
+    match index.and_then(|i| linked.get(i)) {
+        Some(l) => (l.refused)(),
+        None => StoreError::Contended,
+    }
 }
 
 /// The item of a transaction whose condition failed.
@@ -348,7 +381,8 @@ impl<'a> Attrs<'a> {
 /// kept (they are what an operator repairs); kinds whose name part is a phone, a third-party
 /// id, an address or a token hash keep only their kind and a short digest to match items by.
 fn loggable(name: &str) -> String {
-    const PLAIN: [&str; 9] = ["user", "username", "room", "alias", "owner", "lockout", "counter", "stats", "(no key)"];
+    const PLAIN: [&str; 10] =
+        ["user", "username", "room", "alias", "owner", "lockout", "counter", "stats", "revocations", "(no key)"];
     let kind = name.split_once('#').map_or(name, |(kind, _)| kind);
     if PLAIN.contains(&kind) || !name.contains('#') && name.len() < 32 {
         return name.to_owned();

@@ -1,16 +1,23 @@
 //! Login sessions and their refresh tokens, in the token table beside the 24 h tokens:
-//! - `session#<id>`: one per login: the user and token epoch it was opened in, the hash of its
+//! - `session#<id>`: one per login: the user and token epoch it was opened in, when (`created`,
+//!   which no refresh moves), the hash of its
 //!   one live refresh token (`current`), the 24 h tokens it issued that may still be alive
 //!   (`tokens`, hash -> expiry: what revoking the session deletes), `ended_at` once revoked;
 //! - `refresh#<sha256>`: one per refresh token, kept until it expires even once used, so that
 //!   a replay is recognised: `used_at` and the successor sealed under the used token (see
 //!   auth::refresh) are set by the rotation that used it up.
 //!
-//! A 24 h token record names its session but checking it never reads the session: revoking a
-//! session deletes its tokens instead, so authentication stays one read of the token.
+//! A 24 h token record names its session, and authentication reads the session with the account
+//! (one BatchGetItem over both tables, auth::session::live decides): ending a session is the one
+//! write that marks it ended, so its tokens and refresh tokens are refused from that write on,
+//! whatever token items survive it. The token items are deleted in the same transaction, as
+//! tidiness, not as the revocation.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, ReturnValue, TransactWriteItem, Update};
+use std::collections::HashMap;
 
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
+
+use super::deletion::AccountState;
 use super::tokens::TokenRecord;
 use super::users::user_id;
 use super::StoreError;
@@ -36,7 +43,8 @@ pub struct Grant {
     pub epoch: u64,
     pub token_hash: String,
     pub token_expires_at: u64,
-    /// When the token was issued (AccountDelete's re-authentication window).
+    /// When the token was issued; at a login, also the session's `created` (the login time
+    /// AccountDelete's re-authentication window checks; a rotation leaves it alone).
     pub issued_at: u64,
     pub refresh_hash: String,
     pub refresh_expires_at: u64,
@@ -63,11 +71,26 @@ pub struct SessionRecord {
     /// 24 h tokens issued in the session (hash, expiry), oldest first.
     pub tokens: Vec<(String, u64)>,
     pub ended_at: Option<u64>,
+    /// When the login that opened the session happened (unix seconds): refreshes never move it,
+    /// so it is what AccountDelete's "fresh login" re-authentication checks. Sessions written
+    /// before it existed read as 0, i.e. never fresh.
+    pub created: u64,
+}
+
+/// What a rotation expects of the refresh token it uses (its transaction's conditions).
+#[derive(Debug, Clone, Copy)]
+pub enum Expect<'a> {
+    /// Unused, and the session's live refresh token.
+    Unused,
+    /// Used at `used_at` (no rotation since) and its successor, `refresh` with 24 h token
+    /// `token`, never used: still the session's live refresh token. The successor is superseded.
+    Again { used_at: u64, token: &'a str, refresh: &'a str },
 }
 
 /// One rotation of a refresh token (see [`Store::rotate`]).
 pub struct Rotation<'a> {
     pub old_hash: &'a str,
+    pub expect: Expect<'a>,
     pub session: &'a SessionRecord,
     pub next: &'a Grant,
     /// The successor as a retry inside the grace gets it back.
@@ -126,6 +149,7 @@ impl SessionRecord {
             current: a.opt_s("current")?.unwrap_or_default(),
             tokens,
             ended_at: a.opt_n("ended_at")?,
+            created: a.opt_n("created")?.unwrap_or(0),
         })
     }
 }
@@ -159,6 +183,7 @@ impl Store {
             ("current".to_owned(), s(g.refresh_hash.as_str())),
             ("tokens".to_owned(), AttributeValue::M([(g.token_hash.clone(), n(g.token_expires_at))].into())),
             ("expires_at".to_owned(), n(g.refresh_expires_at)),
+            ("created".to_owned(), n(g.issued_at)),
         ]);
         let mut items = Vec::with_capacity(3);
         items.extend(self.grant_puts(g)?);
@@ -167,16 +192,13 @@ impl Store {
     }
 
     /// Opens a session for an existing account, with `linked` in the same transaction.
-    pub async fn start_session(&self, g: &Grant, linked: Option<&LinkedWrite>) -> Result<(), StoreError> {
+    pub async fn start_session(&self, g: &Grant, linked: &[LinkedWrite]) -> Result<(), StoreError> {
         let mut items = self.session_start_items(g)?;
         let linked_at = items.len();
-        items.extend(linked.map(|l| l.item.clone()));
+        items.extend(linked.iter().map(|l| l.item.clone()));
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(r) => match linked {
-                Some(l) if r.index == linked_at => Err((l.refused)()),
-                _ => Err(StoreError::Contended),
-            },
+            Err(r) => Err(super::refusal_of(linked, r.index.checked_sub(linked_at))),
         }
     }
 
@@ -184,37 +206,35 @@ impl Store {
         self.get(&self.tables.tokens, refresh_id(hash)).await?.as_ref().map(RefreshRecord::read).transpose()
     }
 
-    pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let key = session_id(id);
-        self.get(&self.tables.tokens, key.as_str())
-            .await?
-            .as_ref()
-            .map(|item| SessionRecord::read(item, &key))
-            .transpose()
-    }
-
     /// Uses up refresh token `r.old_hash` and hands out `r.next` in one transaction whose
-    /// conditions make it the one rotation of that token: the token still unused, the session
-    /// still open with this token as its live one, the user still in the session's epoch.
+    /// conditions make it the one rotation of that token: the token as `r.expect` says (unused,
+    /// or used at exactly the rotation seen), the session still open with the expected live
+    /// refresh token, the user still in the session's epoch.
     pub async fn rotate(&self, r: &Rotation<'_>) -> Result<Rotated, StoreError> {
-        let Rotation { old_hash, session, next, sealed, now, dropped, evicted } = *r;
-        let used = Update::builder()
+        let Rotation { old_hash, expect, session, next, sealed, now, dropped, evicted } = *r;
+        let (condition, live) = match expect {
+            Expect::Unused => ("attribute_exists(id) AND attribute_not_exists(used_at)", old_hash),
+            Expect::Again { refresh, .. } => ("used_at = :was", refresh),
+        };
+        let mut used = Update::builder()
             .table_name(&self.tables.tokens)
             .set_key(Some(key(refresh_id(old_hash))))
             .update_expression("SET used_at = :now, successor = :next, successor_expires_at = :nexp")
-            .condition_expression("attribute_exists(id) AND attribute_not_exists(used_at)")
+            .condition_expression(condition)
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":next", s(sealed))
-            .expression_attribute_values(":nexp", n(next.refresh_expires_at))
-            .build()
-            .map_err(build_err)?;
+            .expression_attribute_values(":nexp", n(next.refresh_expires_at));
+        if let Expect::Again { used_at, .. } = expect {
+            used = used.expression_attribute_values(":was", n(used_at));
+        }
+        let used = used.build().map_err(build_err)?;
         let mut moved = Update::builder()
             .table_name(&self.tables.tokens)
             .set_key(Some(key(session_id(&session.id))))
             .condition_expression("#cur = :old AND attribute_not_exists(ended_at)")
             .expression_attribute_names("#cur", "current")
             .expression_attribute_names("#new", next.token_hash.as_str())
-            .expression_attribute_values(":old", s(old_hash))
+            .expression_attribute_values(":old", s(live))
             .expression_attribute_values(":new", s(next.refresh_hash.as_str()))
             .expression_attribute_values(":texp", n(next.token_expires_at))
             .expression_attribute_values(":rexp", n(next.refresh_expires_at));
@@ -253,35 +273,62 @@ impl Store {
         }
     }
 
-    /// Ends session `id`: no refresh token of it rotates any more, and every 24 h token it
-    /// issued is deleted (`already_gone`, the one logout just deleted, is skipped). The session
-    /// is marked first, so no rotation can add a token while they are being deleted. A session
-    /// that does not exist (expired and swept) has nothing left to end.
-    pub async fn end_session(&self, id: &str, now: u64, already_gone: Option<&str>) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
+    /// The account and the login session a credential names, read together in one BatchGetItem
+    /// (they live in two tables). A credential without a session (a token older than sessions,
+    /// or imported) reads the account alone.
+    pub async fn account_and_session(
+        &self,
+        user_pk: u64,
+        session: &str,
+    ) -> Result<(Option<AccountState>, Option<SessionRecord>), StoreError> {
+        if session.is_empty() {
+            return Ok((self.account_state(user_pk).await?, None));
+        }
+        let key_of_session = session_id(session);
+        let mut found = self
+            .batch_get_tables(HashMap::from([
+                (self.tables.users.clone(), vec![key(user_id(user_pk))]),
+                (self.tables.tokens.clone(), vec![key(key_of_session.as_str())]),
+            ]))
+            .await?;
+        let account = found.remove(&self.tables.users).unwrap_or_default();
+        let record = found.remove(&self.tables.tokens).unwrap_or_default();
+        Ok((
+            account.first().map(AccountState::read).transpose()?,
+            record.first().map(|item| SessionRecord::read(item, &key_of_session)).transpose()?,
+        ))
+    }
+
+    /// Ends `session` (as read) in one transaction: the session marked ended (from this write on
+    /// no token or refresh token of it authenticates, and no rotation can add one) and the 24 h
+    /// tokens it lists deleted. Either all of it happens or none, so a failed end is retried
+    /// whole by the next request that ends it. A session that no longer exists (expired and
+    /// swept) has nothing left to end. A token a rotation added after `session` was read stays
+    /// as an item until it expires, refused like the others.
+    pub async fn end_session(&self, session: &SessionRecord, now: u64) -> Result<(), StoreError> {
+        let end = Update::builder()
             .table_name(&self.tables.tokens)
-            .set_key(Some(key(session_id(id))))
+            .set_key(Some(key(session_id(&session.id))))
             .update_expression("SET ended_at = if_not_exists(ended_at, :now) REMOVE #cur")
             .condition_expression("attribute_exists(id)")
             .expression_attribute_names("#cur", "current")
             .expression_attribute_values(":now", n(now))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        let Some(out) = super::unless_condition_failed(result)? else {
-            return Ok(());
-        };
-        let session = out.attributes().map(|item| SessionRecord::read(item, &session_id(id))).transpose()?;
-        let deletes = session
-            .into_iter()
-            .flat_map(|s| s.tokens)
-            .filter(|(hash, _)| Some(hash.as_str()) != already_gone)
-            .map(|(hash, _)| self.token_delete(&hash))
-            .collect::<Result<Vec<_>, _>>()?;
-        for chunk in deletes.chunks(TRANSACTION_MAX) {
-            // Unconditional deletes: a transaction only for the batch (and its retries).
+            .build()
+            .map_err(build_err)?;
+        let mut deletes =
+            session.tokens.iter().map(|(hash, _)| self.token_delete(hash)).collect::<Result<Vec<_>, _>>()?;
+        // A session lists at most SESSION_LIVE_TOKENS_MAX live tokens and the expired ones of its
+        // last rotation: the rest fits one transaction with the end. Beyond 100 (not written by
+        // this code), the overflow goes after the end, which already refuses them.
+        let rest = deletes.split_off(deletes.len().min(TRANSACTION_MAX - 1));
+        let mut items = vec![TransactWriteItem::builder().update(end).build()];
+        items.extend(deletes);
+        match self.transact(items).await? {
+            Ok(()) => {}
+            Err(r) if r.index == 0 => return Ok(()),
+            Err(_) => return Err(StoreError::Contended),
+        }
+        for chunk in rest.chunks(TRANSACTION_MAX) {
             if self.transact(chunk.to_vec()).await?.is_err() {
                 return Err(StoreError::Contended);
             }

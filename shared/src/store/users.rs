@@ -7,11 +7,12 @@
 //!   verified phone to one account;
 //! - `lookalike#<skeleton>`: the UTS #39 skeleton of a username chosen here, so that no other
 //!   name that looks the same can be taken;
-//! - `apple#<pk>`: the Sign in with Apple refresh token of an account, kept only so that
-//!   deleting the account can revoke it at Apple;
+//! - `apple#<pk>`: the Sign in with Apple refresh token of an account, sealed, with an expiry,
+//!   kept only so that deleting the account can revoke it at Apple; `revocations#apple`: the
+//!   accounts whose deletion still owes Apple a revocation;
 //! - `counter#...`: atomic counters (see counters.rs).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
 
 use super::sessions::Grant;
 use super::{build_err, key, n, s, unless_condition_failed, Attrs, Item, LinkedWrite, Rejected, Store, KEY};
@@ -328,25 +329,22 @@ impl Store {
     }
 
     /// Sets a new password hash and ends every session of the user (a new token epoch), opening
-    /// the one session of the new epoch, all in one transaction, with `linked` if given (the
-    /// captcha of a reset: used up only if the password changes).
+    /// the one session of the new epoch, all in one transaction, with `linked` (a reset's captcha,
+    /// used up only if the password changes, and its phone claim still held).
     pub async fn change_password(
         &self,
         user: &User,
         new_hash: &str,
         session: &Grant,
-        linked: Option<&LinkedWrite>,
+        linked: &[LinkedWrite],
     ) -> Result<User, StoreError> {
         let (next, mut items) = self.new_epoch_items(user, session.epoch, Some(new_hash))?;
         items.extend(self.session_start_items(session)?);
         let linked_at = items.len();
-        items.extend(linked.map(|l| l.item.clone()));
+        items.extend(linked.iter().map(|l| l.item.clone()));
         match self.transact(items).await? {
             Ok(()) => Ok(next),
-            Err(r) => match linked {
-                Some(l) if r.index == linked_at => Err((l.refused)()),
-                _ => Err(StoreError::Contended),
-            },
+            Err(r) => Err(super::refusal_of(linked, r.index.checked_sub(linked_at))),
         }
     }
 
@@ -392,26 +390,48 @@ impl Store {
     }
 }
 
-/// An account's Sign in with Apple refresh token and the client id it was issued to: kept only
-/// to revoke it at Apple when the account is deleted.
+/// An account's Sign in with Apple refresh token, as stored, and the client id it was issued to:
+/// kept only to revoke it at Apple when the account is deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppleCredentials {
     pub client_id: String,
-    pub refresh_token: String,
+    pub token: AppleToken,
+}
+
+/// Apple's refresh token at rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppleToken {
+    /// Sealed (social::apple): what every write since issue 29 stores.
+    Sealed(String),
+    /// Written readable before issue 29: still revoked, never written again.
+    Plain(String),
 }
 
 fn apple_id(pk: u64) -> String {
     format!("apple#{pk}")
 }
 
+/// The accounts whose Apple credentials are owed a revocation (a number set): deletion adds the
+/// pk in its own transaction, a revocation that succeeded removes it, and
+/// `social::apple::retry_pending_revocations` retries the rest.
+pub(crate) const APPLE_REVOCATIONS: &str = "revocations#apple";
+
 impl Store {
-    /// Keeps the latest Apple refresh token of account `pk` (a new sign-in replaces it).
-    pub async fn put_apple_credentials(&self, pk: u64, creds: &AppleCredentials) -> Result<(), StoreError> {
+    /// Keeps the latest Apple refresh token of account `pk`, sealed, until `expires_at` (the
+    /// table's TTL; a new sign-in replaces it and its expiry).
+    pub async fn put_apple_credentials(
+        &self,
+        pk: u64,
+        client_id: &str,
+        sealed: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
         let item = Item::from([
             (KEY.to_owned(), s(apple_id(pk))),
             ("user_pk".to_owned(), n(pk)),
-            ("client_id".to_owned(), s(creds.client_id.as_str())),
-            ("refresh_token".to_owned(), s(creds.refresh_token.as_str())),
+            ("client_id".to_owned(), s(client_id)),
+            ("sealed".to_owned(), s(sealed)),
+            ("expires_at".to_owned(), n(expires_at)),
         ]);
         self.client
             .put_item()
@@ -427,18 +447,71 @@ impl Store {
     pub async fn apple_credentials(&self, pk: u64) -> Result<Option<AppleCredentials>, StoreError> {
         let Some(item) = self.get(&self.tables.users, apple_id(pk)).await? else { return Ok(None) };
         let a = Attrs::of(&item);
-        Ok(Some(AppleCredentials { client_id: a.s("client_id")?, refresh_token: a.s("refresh_token")? }))
+        let token = match a.opt_s("sealed")? {
+            Some(sealed) => AppleToken::Sealed(sealed),
+            None => AppleToken::Plain(a.s("refresh_token")?),
+        };
+        Ok(Some(AppleCredentials { client_id: a.s("client_id")?, token }))
     }
 
-    pub async fn delete_apple_credentials(&self, pk: u64) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
+    /// The writes, for the deletion's transaction, that record account `pk`'s Apple
+    /// credentials as owed a revocation and keep them until `retry_until` (whatever their own
+    /// expiry was). The credentials must still be there.
+    pub(crate) fn apple_revocation_owed(
+        &self,
+        pk: u64,
+        retry_until: u64,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
+        let owed = Update::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(APPLE_REVOCATIONS)))
+            .update_expression("ADD pks :pk")
+            .expression_attribute_values(":pk", AttributeValue::Ns(vec![pk.to_string()]))
+            .build()
+            .map_err(build_err)?;
+        let kept = Update::builder()
             .table_name(&self.tables.users)
             .set_key(Some(key(apple_id(pk))))
-            .send()
-            .await
-            .map_err(super::unavailable)?;
-        Ok(())
+            .update_expression("SET expires_at = :until")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":until", n(retry_until))
+            .build()
+            .map_err(build_err)?;
+        Ok([TransactWriteItem::builder().update(owed).build(), TransactWriteItem::builder().update(kept).build()])
+    }
+
+    /// The accounts whose Apple credentials are owed a revocation.
+    pub async fn pending_apple_revocations(&self) -> Result<Vec<u64>, StoreError> {
+        let item = self.get(&self.tables.users, APPLE_REVOCATIONS).await?;
+        Ok(match &item {
+            Some(item) => Attrs::of(item).opt_ns("pks")?,
+            None => Vec::new(),
+        })
+    }
+
+    /// Account `pk`'s Apple credentials forgotten and no longer owed a revocation, in one
+    /// transaction (after Apple revoked them, or once they are gone).
+    pub async fn forget_apple_credentials(&self, pk: u64) -> Result<(), StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(apple_id(pk))))
+            .build()
+            .map_err(build_err)?;
+        let settled = Update::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(APPLE_REVOCATIONS)))
+            .update_expression("DELETE pks :pk")
+            .expression_attribute_values(":pk", AttributeValue::Ns(vec![pk.to_string()]))
+            .build()
+            .map_err(build_err)?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(settled).build(),
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::Contended),
+        }
     }
 }
 
@@ -482,6 +555,25 @@ impl Store {
             Ok(()) => Ok(()),
             Err(_) => Err((linked.refused)()),
         }
+    }
+
+    /// A condition, for the transaction that acts on account `pk` because it holds `claim` (a
+    /// password reset by a verified phone, a login by a phone or a third-party id), that it still
+    /// holds it when the transaction commits: the claim read earlier may have moved since (the
+    /// owner bound another phone), and its old holder must not reach the account. Refused:
+    /// `Contended`, and a retry reads the claim afresh.
+    pub fn claim_held(&self, claim: &Claim, pk: u64) -> Result<LinkedWrite, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(claim.id.as_str())))
+            .condition_expression("user_pk = :pk")
+            .expression_attribute_values(":pk", n(pk))
+            .build()
+            .map_err(build_err)?;
+        Ok(LinkedWrite {
+            item: TransactWriteItem::builder().condition_check(check).build(),
+            refused: || StoreError::Contended,
+        })
     }
 
     /// Deletes the claim `id` if `pk` holds it; an absent claim is no obstacle (releasing is
