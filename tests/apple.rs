@@ -208,7 +208,7 @@ async fn the_authorization_code_is_exchanged_and_its_refresh_token_revoked_once_
 #[tokio::test]
 async fn a_refused_code_or_missing_credentials_store_nothing_and_the_sign_in_stands() {
     // Credentials configured, code refused by Apple.
-    let (api, apple) = start_with_credentials().await;
+    let (api, _apple) = start_with_credentials().await;
     let sub = apple_sub();
     let mut b = body(&sub, &keys()[0].sign(&claims(&sub)));
     b["authorization_code"] = "c_expired_or_used".into();

@@ -16,7 +16,6 @@ use sha1::Sha1;
 use shared::config::{AliyunConfig, SmsSenderKind};
 use shared::secrets::Secret;
 use shared::Config;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 pub const ACCESS_KEY_ID: &str = "LTAI5tStandInKeyId";
@@ -92,13 +91,8 @@ impl AliyunStandIn {
                         }
                     };
                     let body = body.to_string();
-                    let head = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json;charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = stream.write_all(head.as_bytes()).await;
-                    let _ = stream.write_all(body.as_bytes()).await;
-                    let _ = stream.shutdown().await;
+                    crate::stand_in::write_answer(&mut stream, status, "application/json;charset=utf-8", body.as_bytes())
+                        .await;
                 });
             }
         });

@@ -12,7 +12,6 @@ use base64::Engine;
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 use shared::Config;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 pub const CLIENT_ID: &str = "com.example.mobileapp";
@@ -204,13 +203,7 @@ impl AppleStandIn {
                         }
                         _ => (404, "Not Found".to_owned()),
                     };
-                    let head = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = stream.write_all(head.as_bytes()).await;
-                    let _ = stream.write_all(body.as_bytes()).await;
-                    let _ = stream.shutdown().await;
+                    crate::stand_in::write_answer(&mut stream, status, "application/json", body.as_bytes()).await;
                 });
             }
         });

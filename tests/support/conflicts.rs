@@ -9,7 +9,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::stand_in::{read_raw, RawRequest};
@@ -117,11 +116,5 @@ fn item_keys(body: &[u8]) -> Vec<String> {
 
 /// A DynamoDB answer on a raw connection (one request per connection).
 pub(crate) async fn respond(stream: &mut TcpStream, status: u16, body: &[u8]) {
-    let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(body).await;
-    let _ = stream.shutdown().await;
+    crate::stand_in::write_answer(stream, status, "application/x-amz-json-1.0", body).await;
 }

@@ -305,3 +305,14 @@ pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Received> {
     params.extend(form_urlencoded::parse(&raw.body).into_owned());
     Some(Received { method: raw.method, path: path.to_owned(), params })
 }
+
+/// One whole HTTP/1.1 answer, then the connection closed (every stand-in answers once).
+pub(crate) async fn write_answer(stream: &mut TcpStream, status: u16, content_type: &str, body: &[u8]) {
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body).await;
+    let _ = stream.shutdown().await;
+}
