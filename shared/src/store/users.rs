@@ -214,6 +214,27 @@ impl Store {
         }
     }
 
+    /// Replaces the wrapped legacy hash `old` that login just verified for `creds` by `new`, a
+    /// plain argon2id of the same password. Conditional on the claim still holding `old` (the
+    /// hash is the version here): of two parallel first logins one replaces it and the other
+    /// finds it replaced, so one valid hash is left; a password changed meanwhile is never
+    /// overwritten. Whether this write replaced it.
+    pub async fn upgrade_password_hash(&self, creds: &Credentials, old: &str, new: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(claim_id(&creds.username))))
+            .update_expression("SET password_hash = :new")
+            .condition_expression("password_hash = :old AND user_pk = :pk")
+            .expression_attribute_values(":new", s(new))
+            .expression_attribute_values(":old", s(old))
+            .expression_attribute_values(":pk", n(creds.user_pk))
+            .send()
+            .await;
+        Ok(unless_condition_failed(result)?.is_some())
+    }
+
     /// The account holding `claim`, if any (strongly consistent: a claim written a moment ago
     /// by a concurrent request is seen).
     pub async fn claim_owner(&self, claim: &Claim) -> Result<Option<u64>, StoreError> {
