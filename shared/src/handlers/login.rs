@@ -16,8 +16,8 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let creds = lockout::check_password(ctx, &username, req.source_ip(), password.clone()).await?;
     let issued = session::start(ctx, creds.user_pk, creds.token_epoch)?;
     let (user, (), ()) = tokio::try_join!(
-        ctx.store.get_user(creds.user_pk),
-        ctx.store.start_session(&issued.grant, None),
+        async { ctx.store.get_user(creds.user_pk).await.map_err(ApiError::from) },
+        async { ctx.store.start_session(&issued.grant, None).await.map_err(ApiError::from) },
         upgrade_legacy_hash(ctx, &creds, password),
     )?;
     let user = user.ok_or(ApiError::BadCredentials)?;
