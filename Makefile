@@ -3,11 +3,16 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PORT ?= 3000
 
-.PHONY: run test bench load install stack-stop fmt lint lambda-build
+.PHONY: run test bench load install stack-stop fmt lint lambda-build import bench-import
 
 ## Start DynamoDB Local (data kept in .local/dynamodb) + moto, create tables, serve on 127.0.0.1:$(PORT).
 run:
 	PORT=$(PORT) scripts/run.sh
+
+## A legacy server's export (FROM=<dir> with users.jsonl, rooms.jsonl, tokens.jsonl) into the tables
+## `make run` serves; ARGS=--dry-run checks it and writes nothing (docs/import.md).
+import:
+	FROM="$(FROM)" ARGS="$(ARGS)" scripts/import.sh
 
 ## Every test: unit, HTTP contract, events, concurrency; emulators started and stopped around them.
 test:

@@ -255,6 +255,20 @@ pub fn password_attempt(fields: &Fields, field: &'static str) -> Result<String, 
     Ok(pw)
 }
 
+/// `room_alias` when present (POST/PUT /rooms/, and the import of legacy rooms): not blank, no
+/// surrounding white space, no format characters, at most `max` characters.
+pub fn room_alias(fields: &Fields, max: usize) -> Result<Option<String>, ApiError> {
+    if !fields.contains("room_alias") {
+        return Ok(None);
+    }
+    let alias = fields.required_text("room_alias", max)?;
+    if alias.trim() != alias {
+        return Err(ApiError::invalid("room_alias", "首尾不能有空白"));
+    }
+    check_no_format_chars("room_alias", &alias)?;
+    Ok(Some(alias))
+}
+
 pub fn parse_pk(raw: &str) -> Result<u64, ApiError> {
     parse_positive(raw).ok_or_else(|| ApiError::invalid("pk", "必须是正整数"))
 }

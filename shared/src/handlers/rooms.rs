@@ -120,15 +120,7 @@ async fn owned_room(ctx: &Context, session: &Session, pk: u64) -> Result<Room, A
 }
 
 fn alias(fields: &Fields) -> Result<Option<String>, ApiError> {
-    if !fields.contains("room_alias") {
-        return Ok(None);
-    }
-    let alias = fields.required_text("room_alias", ALIAS_MAX)?;
-    if alias.trim() != alias {
-        return Err(ApiError::invalid("room_alias", "首尾不能有空白"));
-    }
-    validate::check_no_format_chars("room_alias", &alias)?;
-    Ok(Some(alias))
+    validate::room_alias(fields, ALIAS_MAX)
 }
 
 /// A positive integer query parameter; anything else is 400, never a silent default.

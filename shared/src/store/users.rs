@@ -62,13 +62,17 @@ impl Claim {
         &self.id
     }
 
-    fn to_item(&self, user_pk: u64) -> Item {
+    pub(super) fn kind(&self) -> ClaimKind {
+        self.kind
+    }
+
+    pub(super) fn to_item(&self, user_pk: u64) -> Item {
         Item::from([(KEY.to_owned(), s(self.id.as_str())), ("user_pk".to_owned(), n(user_pk))])
     }
 }
 
 impl User {
-    fn to_item(&self) -> Item {
+    pub(super) fn to_item(&self) -> Item {
         let mut item = Item::with_capacity(20);
         item.insert(KEY.into(), s(user_id(self.pk)));
         item.insert("pk".into(), n(self.pk));
@@ -137,7 +141,7 @@ impl User {
 }
 
 impl Credentials {
-    fn to_item(&self) -> Item {
+    pub(super) fn to_item(&self) -> Item {
         let mut item = Item::from([
             (KEY.to_owned(), s(claim_id(&self.username))),
             ("username".to_owned(), s(self.username.as_str())),
