@@ -13,7 +13,7 @@
 //! Every write only creates (`attribute_not_exists`), so nothing written here after the
 //! cut-over is ever replaced, and a rerun finds its own earlier writes: [`Imported::Unchanged`]
 //! when the record there is the one being imported (an account or room is recognised by what
-//! never changes after creation: `date_joined`, `roomid`), a refusal when it is someone else's.
+//! never changes after creation: an account's `date_joined` and `roomid`, a room's `roomid`), a refusal when it is someone else's.
 
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 
@@ -70,7 +70,8 @@ impl Store {
                 let there = self.get(&self.tables.users, user_id(user.pk)).await?;
                 let same = match &there {
                     Some(item) if !deletion::is_tombstone(item) => {
-                        User::try_from(item)?.date_joined == user.date_joined
+                        let there = User::try_from(item)?;
+                        (there.date_joined.as_str(), there.roomid) == (user.date_joined.as_str(), user.roomid)
                     }
                     _ => false,
                 };

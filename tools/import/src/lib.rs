@@ -297,7 +297,7 @@ pub async fn import_chunk(
         let writes = stream::iter(
             group
                 .into_iter()
-                .map(|(at, record)| async move { write(store, record).await.map(|outcome| (at, outcome)) }),
+                .map(|(at, record)| async move { write(store, kind, record).await.map(|outcome| (at, outcome)) }),
         )
         .buffer_unordered(opts.concurrency.max(1))
         .collect::<Vec<_>>()
@@ -324,7 +324,7 @@ fn clash(kind: Kind, k: &str) -> String {
     reason.to_owned()
 }
 
-async fn write(store: &Store, record: Record) -> Result<Outcome, ImportError> {
+async fn write(store: &Store, kind: Kind, record: Record) -> Result<Outcome, ImportError> {
     let result = match record {
         Record::User { user, legacy_hash, claims } => {
             let wrapped = match legacy_hash {
@@ -348,17 +348,19 @@ async fn write(store: &Store, record: Record) -> Result<Outcome, ImportError> {
     Ok(match result.map_err(ImportError::Store)? {
         Ok(Imported::Created) => Outcome::Created,
         Ok(Imported::Unchanged) => Outcome::Unchanged,
-        Err(refused) => Outcome::Rejected(refusal(refused).into()),
+        Err(refused) => Outcome::Rejected(refusal(kind, refused).into()),
     })
 }
 
-fn refusal(refused: ImportRefused) -> &'static str {
+fn refusal(kind: Kind, refused: ImportRefused) -> &'static str {
     match refused {
         ImportRefused::DuplicatePk => "duplicate_pk",
         ImportRefused::Taken(ClaimKind::Username) => "username_conflict",
         ImportRefused::Taken(ClaimKind::Sns) => "duplicate_snsid",
         ImportRefused::Taken(ClaimKind::Phone) => "duplicate_phone",
         ImportRefused::Taken(ClaimKind::RoomAlias) => "duplicate_alias",
+        // A room names its owner, a token its account.
+        ImportRefused::NoAccount if kind == Kind::Rooms => "invalid_field:owner_pk",
         ImportRefused::NoAccount => "invalid_field:pk",
     }
 }
