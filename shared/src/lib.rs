@@ -15,7 +15,10 @@ pub mod domain;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod legacy;
 pub mod metrics;
+#[cfg(any(feature = "sns-providers", feature = "legacy-login"))]
+pub mod outbound;
 pub mod phone;
 pub mod sdk;
 pub mod secrets;

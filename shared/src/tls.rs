@@ -122,13 +122,13 @@ pub fn sdk_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(aws_http_client())
 }
 
-/// [`PROVIDER_ROOTS`] for the login providers' rustls client.
-#[cfg(feature = "sns-providers")]
+/// [`PROVIDER_ROOTS`] for the outbound rustls client (login providers, the legacy server).
+#[cfg(any(feature = "sns-providers", feature = "legacy-login"))]
 pub fn provider_roots() -> rustls::RootCertStore {
     anchors(PROVIDER_ROOTS)
 }
 
-#[cfg(any(test, feature = "sns-providers"))]
+#[cfg(any(test, feature = "sns-providers", feature = "legacy-login"))]
 fn anchors(roots: &[Root]) -> rustls::RootCertStore {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let mut store = rustls::RootCertStore::empty();

@@ -13,7 +13,14 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     // A legacy password of any length logs in (API.md); the answer says when it should change.
     let change_required = !(PASSWORD_MIN..=PASSWORD_MAX).contains(&password.chars().count());
 
-    let creds = lockout::check_password(ctx, &username, req.source_ip(), password.clone()).await?;
+    let creds = match lockout::check_password(ctx, &username, req.source_ip(), password.clone()).await {
+        // Counted by the lockout like any attempt; only then may the legacy server be asked.
+        #[cfg(feature = "legacy-login")]
+        Err(ApiError::BadCredentials) if ctx.legacy.is_some() => {
+            crate::legacy::migrate(ctx, &username, password.clone()).await?
+        }
+        checked => checked?,
+    };
     let issued = session::start(ctx, creds.user_pk, creds.token_epoch)?;
     let (user, (), ()) = tokio::try_join!(
         async { ctx.store.get_user(creds.user_pk).await.map_err(ApiError::from) },

@@ -11,11 +11,10 @@
 //!   (502). Never a login.
 
 pub mod apple;
-mod client;
 
 use serde_json::{Map, Value};
 
-pub use client::{Answer, HttpClient};
+pub use crate::outbound::{Answer, HttpClient};
 
 use crate::config::SnsConfig;
 use crate::ApiError;

@@ -14,16 +14,16 @@ use std::path::{Path, PathBuf};
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 use shared::auth::{passwords, tokens};
+use shared::clock;
 use shared::domain::{Room, User};
 use shared::handlers::rooms::ALIAS_MAX;
-use shared::phone::Phone;
+use shared::legacy::{self, field_reason, invalid, number, timestamp};
 use shared::store::error::{ClaimKind, StoreError};
 use shared::store::import::{ImportRefused, Imported};
 use shared::store::tokens::TokenRecord;
 use shared::store::users::Claim;
 use shared::store::Store;
-use shared::validate::{self, Fields, ProfileInput};
-use shared::{clock, ApiError};
+use shared::validate::{self, Fields};
 
 /// Longest line read as a record; a longer one is rejected (`invalid_json`) without being held.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -365,18 +365,6 @@ fn refusal(kind: Kind, refused: ImportRefused) -> &'static str {
     }
 }
 
-/// The API's rule violations as reasons: `invalid_field:<name>`.
-fn field_reason(err: ApiError) -> String {
-    match err {
-        ApiError::InvalidField { field, .. } | ApiError::MissingField { field } => format!("invalid_field:{field}"),
-        other => format!("invalid_field:{}", other.id()),
-    }
-}
-
-fn invalid(field: &str) -> String {
-    format!("invalid_field:{field}")
-}
-
 fn parse(kind: Kind, text: Option<&str>, opts: &Options, now: u64) -> Result<Record, String> {
     let map = match text.map(serde_json::from_str::<Value>) {
         Some(Ok(Value::Object(map))) => map,
@@ -389,67 +377,9 @@ fn parse(kind: Kind, text: Option<&str>, opts: &Options, now: u64) -> Result<Rec
     }
 }
 
-fn number(fields: &Fields, field: &'static str) -> Result<u64, String> {
-    let raw = fields.required_text(field, 19).map_err(|_| invalid(field))?;
-    validate::parse_positive(&raw).ok_or_else(|| invalid(field))
-}
-
-/// RFC 3339 in, the API's `date_joined` form out (UTC, microseconds).
-fn timestamp(raw: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(raw).ok().map(|t| t.with_timezone(&chrono::Utc))
-}
-
 fn parse_user(map: Map<String, Value>, opts: &Options) -> Result<Record, String> {
-    let fields = Fields::from_map(map);
-    let pk = number(&fields, "pk")?;
-    let roomid = number(&fields, "roomid")?;
-    let username = validate::username(&fields, "username").map_err(field_reason)?;
-    let legacy_hash = match fields.optional_text("password", 1024).map_err(|_| "invalid_hash".to_owned())? {
-        Some(h) if !h.is_empty() => {
-            passwords::check_legacy(&h).map_err(|_| "invalid_hash".to_owned())?;
-            Some(h)
-        }
-        _ => None,
-    };
-    let login_type = fields.optional_text("login_type", 1).map_err(field_reason)?.unwrap_or_else(|| "0".into());
-    if !matches!(login_type.as_str(), "0" | "1" | "2" | "3") {
-        return Err(invalid("login_type"));
-    }
-    let date_joined = match fields.optional_text("date_joined", 64).map_err(field_reason)? {
-        Some(raw) => {
-            timestamp(&raw).ok_or_else(|| invalid("date_joined"))?.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-        }
-        None => return Err(invalid("date_joined")),
-    };
-    let verified = match fields.optional_text("phone_verified", 5).map_err(field_reason)?.as_deref() {
-        None | Some("") | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(invalid("phone_verified")),
-    };
-    let mut claims = Vec::new();
-    if fields.contains("snsid") {
-        let snsid = validate::snsid(&fields, "snsid").map_err(field_reason)?;
-        if login_type == "0" {
-            return Err(invalid("snsid"));
-        }
-        claims.push(Claim::sns(&login_type, &snsid));
-    }
-    let mut profile = ProfileInput::parse(&fields, false).map_err(field_reason)?;
-    if verified {
-        let raw = profile.phone.take().unwrap_or_default();
-        let phone = Phone::parse(&raw, &opts.allowed_countries).map_err(field_reason)?;
-        claims.push(Claim::phone(&phone));
-        profile.phone = Some(phone.e164);
-    }
-    let mut user = User::new(pk, username.into_string(), &login_type, roomid, date_joined);
-    profile.apply_to(&mut user);
-    if let Some(img) = fields.optional_text("img", validate::URL_MAX).map_err(field_reason)? {
-        if !img.is_empty() {
-            validate::check_http_url("img", &img).map_err(field_reason)?;
-        }
-        user.img = img;
-    }
-    Ok(Record::User { user, legacy_hash, claims })
+    let legacy = legacy::LegacyUser::parse(Fields::from_map(map), &opts.allowed_countries)?;
+    Ok(Record::User { user: legacy.user, legacy_hash: legacy.password_hash, claims: legacy.claims })
 }
 
 fn parse_room(map: Map<String, Value>) -> Result<Record, String> {
