@@ -14,6 +14,11 @@ run:
 import:
 	FROM="$(FROM)" ARGS="$(ARGS)" scripts/import.sh
 
+## The import at scale: generated exports of BENCH_IMPORT_SIZES users (5000 20000) into DynamoDB
+## Local; accounts/s, the argon2id wrap's share, peak RSS per size. Prints only.
+bench-import:
+	scripts/bench-import.sh
+
 ## Every test: unit, HTTP contract, events, concurrency; emulators started and stopped around them.
 test:
 	scripts/test.sh

@@ -69,6 +69,13 @@ fn parse_args(config: &mut Config) -> Result<Options, String> {
     Ok(opts)
 }
 
+/// VmHWM of this process (Linux): the figure `make bench-import` holds flat across sizes.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut config = match Config::from_env() {
@@ -105,7 +112,15 @@ async fn main() -> ExitCode {
         tables.tokens,
         if opts.dry_run { " (dry run: nothing written)" } else { "" }
     );
+    let started = std::time::Instant::now();
     let result = legacy_import::run(&ctx.store, &opts, &progress).await;
+    let wrap = std::time::Duration::from_nanos(legacy_import::WRAP_NANOS.load(std::sync::atomic::Ordering::Relaxed));
+    eprintln!(
+        "[import] {:.1} s wall, {:.1} s argon2id wrapping (CPU, all threads), peak RSS {} KiB",
+        started.elapsed().as_secs_f64(),
+        wrap.as_secs_f64(),
+        peak_rss_kib().map_or("?".into(), |k| k.to_string())
+    );
     if let Some(bar) = &progress.0 {
         bar.finish_and_clear();
     }
