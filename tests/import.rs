@@ -20,7 +20,14 @@ impl Progress for Quiet {
 }
 
 fn options(dir: &Path) -> Options {
-    Options { from: dir.into(), dry_run: false, chunk: 7, concurrency: 4, allowed_countries: vec!["86".into()] }
+    Options {
+        from: dir.into(),
+        dry_run: false,
+        chunk: 7,
+        concurrency: 4,
+        allowed_countries: vec!["86".into()],
+        img_base: Some("https://static.example.com/".into()),
+    }
 }
 
 async fn import(api: &TestApi, dir: &Path) -> Summary {
@@ -95,7 +102,10 @@ fn the_export() -> Export {
     contact["phone"] = unverified.0.as_str().into();
     users.push(contact);
     // The export's largest pk and room number, among the ones above.
-    users.push(user(900, "maxpk", MD5.1));
+    // The seed's own avatars are relative paths: resolved against --img-base.
+    let mut maxpk = user(900, "maxpk", MD5.1);
+    maxpk["img"] = "static/mcuser/img/tests1.jpg".into();
+    users.push(maxpk);
     write_jsonl(&dir, "users.jsonl", &users);
     write_jsonl(
         &dir,
@@ -173,6 +183,7 @@ async fn imported_accounts_log_in_with_their_legacy_passwords_and_are_upgraded_o
     let (a, b) = tokio::join!(login(&api, "maxpk", MD5.0), login(&api, "maxpk", MD5.0));
     a.assert_success(200);
     b.assert_success(200);
+    assert_eq!(a.body["img"], "https://static.example.com/static/mcuser/img/tests1.jpg");
     assert!(stored_hash(&api, "maxpk").await.starts_with("$argon2id$"));
     login(&api, "maxpk", MD5.0).await.assert_success(200);
 

@@ -48,8 +48,9 @@ pub struct LegacyUser {
 
 impl LegacyUser {
     /// Checks one record; the error is the reject reason (`invalid_field:<name>`,
-    /// `invalid_hash`).
-    pub fn parse(fields: Fields, allowed_countries: &[String]) -> Result<Self, String> {
+    /// `invalid_hash`). A relative `img` (the seed's `static/...`) is resolved against
+    /// `img_base` when given; without one it is refused like any non-http(s) avatar.
+    pub fn parse(fields: Fields, allowed_countries: &[String], img_base: Option<&str>) -> Result<Self, String> {
         let pk = number(&fields, "pk")?;
         let roomid = number(&fields, "roomid")?;
         let username = validate::username(&fields, "username").map_err(field_reason)?;
@@ -93,6 +94,12 @@ impl LegacyUser {
         let mut user = User::new(pk, username.into_string(), &login_type, roomid, date_joined);
         profile.apply_to(&mut user);
         if let Some(img) = fields.optional_text("img", validate::URL_MAX).map_err(field_reason)? {
+            let img = match img_base {
+                Some(base) if !img.is_empty() && !img.contains("://") => {
+                    format!("{}/{}", base.trim_end_matches('/'), img.trim_start_matches('/'))
+                }
+                _ => img,
+            };
             if !img.is_empty() {
                 validate::check_http_url("img", &img).map_err(field_reason)?;
             }
@@ -150,7 +157,7 @@ pub async fn migrate(
     if map.get("img").and_then(Value::as_str).is_some_and(|img| validate::check_http_url("img", img).is_err()) {
         map.remove("img");
     }
-    let legacy = LegacyUser::parse(Fields::from_map(map), &ctx.config.sms.allowed_countries)
+    let legacy = LegacyUser::parse(Fields::from_map(map), &ctx.config.sms.allowed_countries, None)
         .map_err(|reason| garbled(&reason))?;
     let user = legacy.user;
     if user.username != username.as_str() {

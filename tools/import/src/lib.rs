@@ -65,6 +65,9 @@ pub struct Options {
     pub concurrency: usize,
     /// SMS country codes a verified phone may have (the API's `SMS_ALLOWED_COUNTRIES`).
     pub allowed_countries: Vec<String>,
+    /// Where relative avatar paths (the seed's `static/mcuser/img/...`) are served from, e.g.
+    /// the legacy server's static files moved to a bucket; `None`: such an `img` is rejected.
+    pub img_base: Option<String>,
 }
 
 /// The last line of output (API.md).
@@ -408,7 +411,7 @@ fn parse(kind: Kind, text: Option<&str>, opts: &Options, now: u64) -> Result<Rec
 }
 
 fn parse_user(map: Map<String, Value>, opts: &Options) -> Result<Record, String> {
-    let legacy = legacy::LegacyUser::parse(Fields::from_map(map), &opts.allowed_countries)?;
+    let legacy = legacy::LegacyUser::parse(Fields::from_map(map), &opts.allowed_countries, opts.img_base.as_deref())?;
     Ok(Record::User { user: legacy.user, legacy_hash: legacy.password_hash, claims: legacy.claims })
 }
 

@@ -1,5 +1,5 @@
 //! `import --from DIR [--dry-run] [--chunk N] [--concurrency N]
-//!        [--users-table T --tokens-table T --rooms-table T]`
+//!        [--users-table T --tokens-table T --rooms-table T] [--img-base URL]`
 //!
 //! Imports a legacy export into the tables the environment names, exactly as the API reads
 //! them: `USERS_TABLE`, `TOKENS_TABLE`, `ROOMS_TABLE` (or the flags; unset: the local stack's,
@@ -37,7 +37,7 @@ impl Progress for Bar {
 
 fn usage() -> String {
     "usage: import --from DIR [--dry-run] [--chunk N] [--concurrency N] \
-     [--users-table T] [--tokens-table T] [--rooms-table T]"
+     [--users-table T] [--tokens-table T] [--rooms-table T] [--img-base URL]"
         .into()
 }
 
@@ -48,6 +48,7 @@ fn parse_args(config: &mut Config) -> Result<Options, String> {
         chunk: 256,
         concurrency: 16,
         allowed_countries: config.sms.allowed_countries.clone(),
+        img_base: None,
     };
     let mut from = None;
     let mut args = std::env::args().skip(1);
@@ -61,6 +62,11 @@ fn parse_args(config: &mut Config) -> Result<Options, String> {
             "--users-table" => config.tables.users = value()?,
             "--tokens-table" => config.tables.tokens = value()?,
             "--rooms-table" => config.tables.rooms = value()?,
+            "--img-base" => {
+                let base = value()?;
+                shared::validate::check_http_url("img", &base).map_err(|_| "--img-base needs an http(s) URL")?;
+                opts.img_base = Some(base);
+            }
             "-h" | "--help" => return Err(usage()),
             other => return Err(format!("unknown argument {other}\n{}", usage())),
         }
