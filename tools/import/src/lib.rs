@@ -449,3 +449,36 @@ fn parse_token(map: Map<String, Value>, now: u64) -> Result<Record, String> {
     let record = TokenRecord { user_pk, epoch: 0, expires_at, issued_at: created, session: String::new() };
     Ok(Record::Token { hash: tokens::hash(&token), record })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_keep_their_numbers_skip_blanks_and_never_hold_an_overlong_line() {
+        let long = "x".repeat(3 * MAX_LINE_BYTES);
+        let text = format!("{{\"a\":1}}\n\n   \n{long}\n{{\"b\":2}}\n{{\"c\":3}}");
+        let mut lines = Lines { reader: BufReader::new(text.as_bytes()), number: 0 };
+        let first = lines.next_chunk(2).unwrap();
+        assert_eq!(first, vec![(1, Some("{\"a\":1}\n".to_owned())), (4, None)]);
+        let rest = lines.next_chunk(10).unwrap();
+        assert_eq!(rest, vec![(5, Some("{\"b\":2}\n".to_owned())), (6, Some("{\"c\":3}".to_owned()))]);
+        assert!(lines.next_chunk(10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_token_past_its_24_hours_is_not_kept_and_one_from_the_future_is_refused() {
+        let now = 1_800_000_000;
+        let at = |t: u64| chrono::DateTime::from_timestamp(t as i64, 0).unwrap().to_rfc3339();
+        let token = |created: String| {
+            let v = json!({"token": "0123456789abcdef0123456789abcdef", "pk": "7", "created": created});
+            parse_token(v.as_object().unwrap().clone(), now)
+        };
+        match token(at(now - 3600)) {
+            Ok(Record::Token { record, .. }) => assert_eq!(record.expires_at, now - 3600 + LEGACY_TOKEN_TTL),
+            _ => panic!("a live token"),
+        }
+        assert!(matches!(token(at(now - LEGACY_TOKEN_TTL)), Ok(Record::Expired)));
+        assert_eq!(token(at(now + 3600)).err(), Some("invalid_field:created".to_owned()));
+    }
+}
