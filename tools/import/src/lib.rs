@@ -212,7 +212,7 @@ impl<R: Read> Lines<R> {
 /// A record checked and ready to write.
 enum Record {
     User {
-        user: User,
+        user: Box<User>,
         legacy_hash: Option<String>,
         claims: Vec<Claim>,
     },
@@ -412,7 +412,7 @@ fn parse(kind: Kind, text: Option<&str>, opts: &Options, now: u64) -> Result<Rec
 
 fn parse_user(map: Map<String, Value>, opts: &Options) -> Result<Record, String> {
     let legacy = legacy::LegacyUser::parse(Fields::from_map(map), &opts.allowed_countries, opts.img_base.as_deref())?;
-    Ok(Record::User { user: legacy.user, legacy_hash: legacy.password_hash, claims: legacy.claims })
+    Ok(Record::User { user: Box::new(legacy.user), legacy_hash: legacy.password_hash, claims: legacy.claims })
 }
 
 fn parse_room(map: Map<String, Value>) -> Result<Record, String> {
