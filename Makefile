@@ -3,11 +3,21 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PORT ?= 3000
 
-.PHONY: run test bench load install stack-stop fmt lint lambda-build check-roots
+.PHONY: run test bench load install stack-stop fmt lint lambda-build check-roots import bench-import
 
 ## Start DynamoDB Local (data kept in .local/dynamodb) + moto, create tables, serve on 127.0.0.1:$(PORT).
 run:
 	PORT=$(PORT) scripts/run.sh
+
+## A legacy server's export (FROM=<dir> with users.jsonl, rooms.jsonl, tokens.jsonl) into the tables
+## `make run` serves; ARGS=--dry-run checks it and writes nothing (docs/import.md).
+import:
+	FROM="$(FROM)" ARGS="$(ARGS)" scripts/import.sh
+
+## The import at scale: generated exports of BENCH_IMPORT_SIZES users (5000 20000) into DynamoDB
+## Local; accounts/s, the argon2id wrap's share, peak RSS per size. Prints only.
+bench-import:
+	scripts/bench-import.sh
 
 ## Every test: unit, HTTP contract, events, concurrency; emulators started and stopped around them.
 test:

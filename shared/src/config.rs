@@ -311,6 +311,9 @@ pub struct Config {
     /// Account pks, room pks and room numbers a sandbox reserves with one counter write
     /// (`ID_BLOCK_SIZE`, store/counters.rs).
     pub id_block: u64,
+    /// The legacy server's base URL for lazy migration at POST /login/ (`LEGACY_API_BASE`,
+    /// legacy.rs); empty: off.
+    pub legacy_api_base: String,
 }
 
 /// 10: one counter write per 10 numbers lifts each counter's ceiling from ~1,000 to ~10,000
@@ -338,6 +341,7 @@ impl Default for Config {
             request_deadline: Duration::from_secs(4),
             room_quota: 100,
             id_block: ID_BLOCK_DEFAULT,
+            legacy_api_base: String::new(),
         }
     }
 }
@@ -520,6 +524,7 @@ impl Config {
             ("QQ_API_BASE", &mut c.sns.qq_base),
             ("WEIBO_API_BASE", &mut c.sns.weibo_base),
             ("APPLE_API_BASE", &mut c.sns.apple.api_base),
+            ("LEGACY_API_BASE", &mut c.legacy_api_base),
         ] {
             if let Some(v) = var(name) {
                 if !(v.starts_with("https://") || v.starts_with("http://")) {

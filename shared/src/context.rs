@@ -19,6 +19,9 @@ pub struct Context {
     /// build nor link it.
     #[cfg(feature = "sns-providers")]
     pub providers: crate::social::Providers,
+    /// The client of the legacy server's login (lazy migration), when `LEGACY_API_BASE` is set.
+    #[cfg(feature = "legacy-login")]
+    pub legacy: Option<crate::https::HttpClient>,
 }
 
 impl Context {
@@ -54,6 +57,8 @@ impl Context {
             sms: crate::sms::SmsSender::new(sdk, &config.sms),
             #[cfg(feature = "sns-providers")]
             providers: crate::social::Providers::new(config.sns.clone()),
+            #[cfg(feature = "legacy-login")]
+            legacy: (!config.legacy_api_base.is_empty()).then(|| crate::https::HttpClient::new(config.sns.timeout)),
             metrics: Metrics::new(config.metrics_namespace.clone(), sink),
             config,
             store,

@@ -1,8 +1,9 @@
-//! The outbound HTTPS client of the calls that are not AWS (the login providers, Aliyun SMS):
-//! hyper's pooled client over rustls with the ring provider, the same stack the AWS SDK uses,
-//! so it adds next to nothing to the binary. It trusts the providers' roots only
-//! (`tls::PROVIDER_ROOTS`, compiled in: no system store parsed at cold start). Every call is
-//! bounded by one deadline, connect to last byte. Cargo feature `https-client`.
+//! The outbound HTTPS client of the calls that are not AWS (the third-party login providers,
+//! the legacy server's login of a lazy migration, Aliyun SMS): hyper's pooled client over
+//! rustls with the ring provider, the same stack the AWS SDK uses, so it adds next to nothing
+//! to the binary. It trusts the providers' roots only (`tls::PROVIDER_ROOTS`, compiled in: no
+//! system store parsed at cold start). Every call is bounded by one deadline, connect to last
+//! byte. Cargo feature `https-client`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-/// Token checks and SMS sends answer in well under a kilobyte; anything near this is not one.
+const FORM: &str = "application/x-www-form-urlencoded";
+const JSON: &str = "application/json; charset=utf-8";
+
+/// Token checks, logins and SMS sends answer in well under a kilobyte; anything near this is not one.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// What a provider answered: status and the whole body.
@@ -66,20 +70,29 @@ impl HttpClient {
     /// POST with an `application/x-www-form-urlencoded` body.
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<Answer, String> {
         let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        self.send(Method::POST, url, Some(body)).await
+        self.send(Method::POST, url, Some((FORM, body))).await
     }
 
-    async fn send(&self, method: Method, url: &str, form: Option<String>) -> Result<Answer, String> {
+    /// POST with a JSON body (the legacy server's login).
+    pub async fn post_json(&self, url: &str, body: &serde_json::Value) -> Result<Answer, String> {
+        self.send(Method::POST, url, Some((JSON, body.to_string()))).await
+    }
+
+    async fn send(&self, method: Method, url: &str, body: Option<(&'static str, String)>) -> Result<Answer, String> {
         let uri: Uri = url.parse().map_err(|e| format!("bad provider URL: {e}"))?;
         let mut builder = Request::builder()
             .method(method)
             .uri(uri)
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .header(USER_AGENT, HeaderValue::from_static(concat!("mobile-backend/", env!("CARGO_PKG_VERSION"))));
-        if form.is_some() {
-            builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
-        }
-        let request = builder.body(Full::new(Bytes::from(form.unwrap_or_default()))).map_err(|e| e.to_string())?;
+        let text = match body {
+            Some((content_type, text)) => {
+                builder = builder.header(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                text
+            }
+            None => String::new(),
+        };
+        let request = builder.body(Full::new(Bytes::from(text))).map_err(|e| e.to_string())?;
         let exchange = async {
             let response = self.inner.request(request).await.map_err(|e| chain("request", &e))?;
             let status = response.status().as_u16();

@@ -17,6 +17,7 @@ pub mod handlers;
 pub mod http;
 #[cfg(feature = "https-client")]
 pub mod https;
+pub mod legacy;
 pub mod metrics;
 pub mod phone;
 pub mod sdk;

@@ -148,7 +148,7 @@ pub fn sdk_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(aws_http_client())
 }
 
-/// [`PROVIDER_ROOTS`] for the login providers' rustls client.
+/// [`PROVIDER_ROOTS`] for the outbound rustls client (login providers, the legacy server, Aliyun SMS).
 #[cfg(feature = "https-client")]
 pub fn provider_roots() -> rustls::RootCertStore {
     anchors(PROVIDER_ROOTS)

@@ -172,21 +172,6 @@ pub fn check_single_script(field: &'static str, name: &str) -> Result<(), ApiErr
     }
 }
 
-/// A room alias, NFKC-normalised like a username (so `１２６２` is `1262`, and a fullwidth copy
-/// of a taken alias is taken), without surrounding blanks or format characters.
-pub fn room_alias(fields: &Fields, field: &'static str, max_chars: usize) -> Result<String, ApiError> {
-    let raw = fields.required_text(field, max_chars)?;
-    let alias: String = raw.nfkc().collect();
-    if alias.chars().count() > max_chars {
-        return Err(ApiError::invalid(field, format!("长度不能超过 {max_chars} 个字符")));
-    }
-    if alias.trim() != alias {
-        return Err(ApiError::invalid(field, "首尾不能有空白"));
-    }
-    check_no_format_chars(field, &alias)?;
-    Ok(alias)
-}
-
 /// Unicode format characters (category Cf: zero-width space and joiners, bidirectional
 /// overrides, the BOM, soft hyphen, tags) render as nothing or reorder what is around them, so
 /// a name containing one looks like another. Refused in usernames, nicknames and room aliases.
@@ -290,6 +275,24 @@ pub fn password_attempt(fields: &Fields, field: &'static str) -> Result<String, 
         return Err(ApiError::invalid(field, "不能为空"));
     }
     Ok(pw)
+}
+
+/// `room_alias` when present (POST/PUT /rooms/, and the import of legacy rooms): NFKC, not
+/// blank, no surrounding white space, no format characters, at most `max` characters.
+pub fn room_alias(fields: &Fields, max: usize) -> Result<Option<String>, ApiError> {
+    if !fields.contains("room_alias") {
+        return Ok(None);
+    }
+    // NFKC like a username: `１２６２` is `1262`, and a fullwidth copy of a taken alias is taken.
+    let alias: String = fields.required_text("room_alias", max)?.nfkc().collect();
+    if alias.chars().count() > max {
+        return Err(ApiError::invalid("room_alias", format!("长度不能超过 {max} 个字符")));
+    }
+    if alias.trim() != alias {
+        return Err(ApiError::invalid("room_alias", "首尾不能有空白"));
+    }
+    check_no_format_chars("room_alias", &alias)?;
+    Ok(Some(alias))
 }
 
 pub fn parse_pk(raw: &str) -> Result<u64, ApiError> {
@@ -569,9 +572,10 @@ mod tests {
         let f = fields(
             serde_json::json!({"full": "\u{ff11}\u{ff12}\u{ff16}\u{ff12}", "blank": " 1262", "zw": "12\u{200b}62"}),
         );
-        assert_eq!(room_alias(&f, "full", 64).unwrap(), "1262");
-        assert_eq!(refused(room_alias(&f, "blank", 64)), "invalid_blank");
-        assert_eq!(refused(room_alias(&f, "zw", 64)), "invalid_zw");
+        let alias = |name: &str| room_alias(&fields(serde_json::json!({"room_alias": f.0[name].clone()})), 64);
+        assert_eq!(alias("full").unwrap().as_deref(), Some("1262"));
+        assert_eq!(refused(alias("blank")), "invalid_room_alias");
+        assert_eq!(refused(alias("zw")), "invalid_room_alias");
     }
 
     #[test]

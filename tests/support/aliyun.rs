@@ -91,8 +91,13 @@ impl AliyunStandIn {
                         }
                     };
                     let body = body.to_string();
-                    crate::stand_in::write_answer(&mut stream, status, "application/json;charset=utf-8", body.as_bytes())
-                        .await;
+                    crate::stand_in::write_answer(
+                        &mut stream,
+                        status,
+                        "application/json;charset=utf-8",
+                        body.as_bytes(),
+                    )
+                    .await;
                 });
             }
         });

@@ -182,13 +182,18 @@ async fn answer(state: Arc<State>, mut stream: TcpStream) {
         Mode::ServerError => (503, "text/plain", "Service Unavailable".into()),
         _ => reply(&state, &request, mode == Mode::OtherSpelling),
     };
+    send_answer(&mut stream, mode, status, content_type, &body).await;
+}
+
+/// Writes an answer as `mode` says (slow, cut, truncated or whole) and closes the connection.
+async fn send_answer(stream: &mut TcpStream, mode: Mode, status: u16, content_type: &str, body: &str) {
     if let Mode::Slow(delay) = mode {
         tokio::time::sleep(delay).await;
     }
     let (sent, length) = match mode {
         Mode::TruncatedJson => (&body[..body.len() / 2], body.len() / 2),
         Mode::CutConnection => (&body[..body.len() / 2], body.len()),
-        _ => (&body[..], body.len()),
+        _ => (body, body.len()),
     };
     let head = format!(
         "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}; charset=utf-8\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n",
@@ -315,4 +320,88 @@ pub(crate) async fn write_answer(stream: &mut TcpStream, status: u16, content_ty
     let _ = stream.write_all(head.as_bytes()).await;
     let _ = stream.write_all(body).await;
     let _ = stream.shutdown().await;
+}
+
+/// The legacy server's POST /login/ (seed-api-doc.md "3.Login": JSON in, the seed's answer
+/// out), for lazy migration: known accounts answer 200 with their fields, anything else 401
+/// with the seed's FAIL envelope; `Mode` brings the same failures as the providers'.
+pub struct LegacyServer {
+    pub base: String,
+    state: Arc<LegacyState>,
+}
+
+struct LegacyState {
+    /// username -> (password, the account's fields as the seed answers them).
+    accounts: Mutex<HashMap<String, (String, serde_json::Value)>>,
+    mode: Mutex<Mode>,
+    requests: AtomicUsize,
+}
+
+impl LegacyServer {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(LegacyState {
+            accounts: Mutex::new(HashMap::new()),
+            mode: Mutex::new(Mode::Normal),
+            requests: AtomicUsize::new(0),
+        });
+        let serving = Arc::clone(&state);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(legacy_answer(Arc::clone(&serving), stream));
+            }
+        });
+        LegacyServer { base, state }
+    }
+
+    /// An account of the legacy server: `username` and `password` log in, and the answer
+    /// carries `fields` (which name the account, normally that same username).
+    pub fn add(&self, username: &str, password: &str, fields: serde_json::Value) {
+        self.state.accounts.lock().unwrap().insert(username.into(), (password.into(), fields));
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        *self.state.mode.lock().unwrap() = mode;
+    }
+
+    pub fn requests(&self) -> usize {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// Points lazy migration at this server.
+    pub fn configure(&self, c: &mut Config) {
+        c.legacy_api_base = self.base.clone();
+    }
+}
+
+async fn legacy_answer(state: Arc<LegacyState>, mut stream: TcpStream) {
+    let Some(request) = read_raw(&mut stream).await else { return };
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    let mode = *state.mode.lock().unwrap();
+    let asked: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+    let (status, content_type, body) = match mode {
+        Mode::Html => (200, "text/html", "<html><body>502 Bad Gateway</body></html>".to_owned()),
+        Mode::ServerError => (503, "text/plain", "Service Unavailable".to_owned()),
+        _ if request.method != "POST" || request.target != "/login/" => (404, "text/html", "Not Found".to_owned()),
+        _ => {
+            let accounts = state.accounts.lock().unwrap();
+            let name = asked["username"].as_str().unwrap_or("");
+            match accounts.get(name) {
+                Some((password, fields)) if asked["password"].as_str() == Some(password.as_str()) => {
+                    let mut answer = fields.clone();
+                    answer["status"] = "SUCCESS".into();
+                    answer["code"] = "200".into();
+                    answer["msg"] = "登录成功".into();
+                    answer["token"] = "8ca6dd209e7f780229cdee74ef525dfe".into();
+                    (200, "application/json", answer.to_string())
+                }
+                _ => {
+                    let answer = json!({"status": "FAIL", "code": "401", "msg": "用户名或密码错误"});
+                    (401, "application/json", answer.to_string())
+                }
+            }
+        }
+    };
+    send_answer(&mut stream, mode, status, content_type, &body).await;
 }

@@ -120,10 +120,7 @@ async fn owned_room(ctx: &Context, session: &Session, pk: u64) -> Result<Room, A
 }
 
 fn alias(fields: &Fields) -> Result<Option<String>, ApiError> {
-    if !fields.contains("room_alias") {
-        return Ok(None);
-    }
-    validate::room_alias(fields, "room_alias", ALIAS_MAX).map(Some)
+    validate::room_alias(fields, ALIAS_MAX)
 }
 
 /// A positive integer query parameter; anything else is 400, never a silent default.

@@ -60,6 +60,37 @@ impl Store {
         self.next_id(&self.ids.room_number, &self.tables.rooms, ROOM_NUMBER, ROOM_NUMBER_BASE).await
     }
 
+    /// Raises the counters so that every number handed out from now on is above the given ones
+    /// (the import's maxima: account pks, room pks, room numbers of accounts and rooms). A
+    /// counter already higher stays. Blocks reserved before (by a sandbox already running) are
+    /// not affected: docs/import.md says why the import runs before traffic arrives.
+    pub async fn raise_counters(&self, user_pk: u64, room_pk: u64, room_number: u64) -> Result<(), StoreError> {
+        let raises = [
+            (&self.tables.users, USER_PK, user_pk),
+            (&self.tables.rooms, ROOM_PK, room_pk),
+            // Below the base the counter's own start is already above.
+            (&self.tables.rooms, ROOM_NUMBER, if room_number > ROOM_NUMBER_BASE { room_number } else { 0 }),
+        ];
+        for (table, counter, at_least) in raises {
+            if at_least == 0 {
+                continue;
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(table)
+                .set_key(Some(key(counter)))
+                .update_expression("SET #v = :max")
+                .condition_expression("attribute_not_exists(#v) OR #v < :max")
+                .expression_attribute_names("#v", "value")
+                .expression_attribute_values(":max", n(at_least))
+                .send()
+                .await;
+            super::unless_condition_failed(result)?;
+        }
+        Ok(())
+    }
+
     async fn next_id(&self, block: &Mutex<Block>, table: &str, counter: &str, start: u64) -> Result<u64, StoreError> {
         let mut block = block.lock().await;
         if block.next > block.last {

@@ -9,6 +9,7 @@ pub mod captcha;
 pub mod counters;
 pub mod deletion;
 pub mod error;
+pub mod import;
 pub mod lockout;
 #[cfg(test)]
 mod replay;

@@ -62,7 +62,7 @@ pub(crate) fn room_key(pk: u64) -> Item {
 }
 
 impl Room {
-    fn to_item(&self) -> Item {
+    pub(super) fn to_item(&self) -> Item {
         let mut item = Item::from([
             (KEY.to_owned(), s(room_id(self.pk))),
             ("pk".to_owned(), n(self.pk)),
@@ -118,7 +118,7 @@ impl Store {
 
     /// Holds a room creation to its owner still existing: once account deletion has written
     /// its tombstone, no room can be added behind it.
-    fn owner_is_live(&self, owner_pk: u64) -> Result<TransactWriteItem, StoreError> {
+    pub(super) fn owner_is_live(&self, owner_pk: u64) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.tables.users)
             .set_key(Some(key(super::users::user_id(owner_pk))))
@@ -155,7 +155,7 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    fn alias_claim(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, StoreError> {
+    pub(super) fn alias_claim(&self, alias: &str, room_pk: u64) -> Result<TransactWriteItem, StoreError> {
         let claim = Item::from([(KEY.to_owned(), s(alias_id(alias))), ("room_pk".to_owned(), n(room_pk))]);
         self.put_new(&self.tables.rooms, claim)
     }

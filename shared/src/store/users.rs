@@ -78,13 +78,17 @@ impl Claim {
         &self.id
     }
 
-    fn to_item(&self, user_pk: u64) -> Item {
+    pub(super) fn kind(&self) -> ClaimKind {
+        self.kind
+    }
+
+    pub(super) fn to_item(&self, user_pk: u64) -> Item {
         Item::from([(KEY.to_owned(), s(self.id.as_str())), ("user_pk".to_owned(), n(user_pk))])
     }
 }
 
 impl User {
-    fn to_item(&self) -> Item {
+    pub(super) fn to_item(&self) -> Item {
         let mut item = Item::with_capacity(20);
         item.insert(KEY.into(), s(user_id(self.pk)));
         item.insert("pk".into(), n(self.pk));
@@ -153,7 +157,7 @@ impl User {
 }
 
 impl Credentials {
-    fn to_item(&self) -> Item {
+    pub(super) fn to_item(&self) -> Item {
         let mut item = Item::from([
             (KEY.to_owned(), s(claim_id(&self.username))),
             ("username".to_owned(), s(self.username.as_str())),
@@ -228,6 +232,27 @@ impl Store {
                 _ => Err(StoreError::Contended),
             },
         }
+    }
+
+    /// Replaces the wrapped legacy hash `old` that login just verified for `creds` by `new`, a
+    /// plain argon2id of the same password. Conditional on the claim still holding `old` (the
+    /// hash is the version here): of two parallel first logins one replaces it and the other
+    /// finds it replaced, so one valid hash is left; a password changed meanwhile is never
+    /// overwritten. Whether this write replaced it.
+    pub async fn upgrade_password_hash(&self, creds: &Credentials, old: &str, new: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(claim_id(&creds.username))))
+            .update_expression("SET password_hash = :new")
+            .condition_expression("password_hash = :old AND user_pk = :pk")
+            .expression_attribute_values(":new", s(new))
+            .expression_attribute_values(":old", s(old))
+            .expression_attribute_values(":pk", n(creds.user_pk))
+            .send()
+            .await;
+        Ok(unless_condition_failed(result)?.is_some())
     }
 
     /// The account holding `claim`, if any (strongly consistent: a claim written a moment ago
