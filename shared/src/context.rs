@@ -19,6 +19,9 @@ pub struct Context {
     /// build nor link it.
     #[cfg(feature = "sns-providers")]
     pub providers: crate::social::Providers,
+    /// The avatar bucket (crate::avatars): only UserIcon and AccountDelete link the S3 client.
+    #[cfg(feature = "avatar-objects")]
+    pub avatars: crate::avatars::Objects,
 }
 
 impl Context {
@@ -54,6 +57,8 @@ impl Context {
             sms: crate::sms::SmsSender::new(sdk, &config.sms),
             #[cfg(feature = "sns-providers")]
             providers: crate::social::Providers::new(config.sns.clone()),
+            #[cfg(feature = "avatar-objects")]
+            avatars: crate::avatars::Objects::new(sdk, &config.avatars),
             metrics: Metrics::new(config.metrics_namespace.clone(), sink),
             config,
             store,

@@ -24,9 +24,9 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let user = match ctx.store.account_state(record.user_pk).await? {
         Some(AccountState::Live(user)) if user.token_epoch == record.epoch => *user,
         // A deletion of this account already happened (a parallel or retried DELETE): finish
-        // removing its rooms, in case that request died midway, and say it is gone.
-        Some(AccountState::Deleted) if record.user_pk == pk => {
-            ctx.store.delete_owned_rooms(pk).await?;
+        // removing its rooms and pictures, in case that request died midway, and say it is gone.
+        Some(AccountState::Deleted { avatar_objects }) if record.user_pk == pk => {
+            finish(ctx, pk, &avatar_objects).await?;
             return Err(ApiError::NotFound("user"));
         }
         _ => return Err(ApiError::Unauthorized),
@@ -41,8 +41,8 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
         // since it was read, and the client may retry.
         Err(StoreError::Contended) => {
             return match ctx.store.account_state(pk).await? {
-                Some(AccountState::Deleted) => {
-                    ctx.store.delete_owned_rooms(pk).await?;
+                Some(AccountState::Deleted { avatar_objects }) => {
+                    finish(ctx, pk, &avatar_objects).await?;
                     Err(ApiError::NotFound("user"))
                 }
                 _ => Err(ApiError::Contended),
@@ -50,8 +50,18 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
         }
         Err(err) => return Err(err.into()),
     }
-    ctx.store.delete_owned_rooms(pk).await?;
+    finish(ctx, pk, &user.avatar_objects).await?;
     Ok(ApiResponse::no_content())
+}
+
+/// Steps 2 and 3 of store/deletion.rs, once the tombstone is written: the rooms, then the
+/// avatar objects the tombstone names. Both are safe to run again.
+async fn finish(ctx: &Context, pk: u64, avatar_objects: &[String]) -> Result<(), ApiError> {
+    ctx.store.delete_owned_rooms(pk).await?;
+    if !avatar_objects.is_empty() {
+        crate::avatars::erase(ctx, pk, avatar_objects).await?;
+    }
+    Ok(())
 }
 
 /// Proof, beyond a possibly stolen token, that the owner is deleting the account.
