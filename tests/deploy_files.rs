@@ -391,3 +391,54 @@ fn waf_limits_each_sensitive_route_per_source_ip() {
         assert!(covered.contains(&format!("^(/[^/]+)?/{route}/?$")), "{route} has no rule: {covered:?}");
     }
 }
+
+/// API Gateway hands these bodies over base64-encoded, and the local server does the same.
+#[test]
+fn binary_media_types_are_the_local_server_s() {
+    let template = template();
+    let listed: Vec<String> = template.root()["Resources"]["MobileApi"]["Properties"]["BinaryMediaTypes"]
+        .as_array()
+        .expect("MobileApi.BinaryMediaTypes")
+        .iter()
+        .map(|v| v.as_str().unwrap().replace("~1", "/"))
+        .collect();
+    assert_eq!(listed, shared::http::routes::BINARY_MEDIA_TYPES);
+}
+
+/// Least privilege on the avatar bucket: UserIcon writes and deletes, AccountDelete deletes, both
+/// only under avatars/; no other function and no read (CloudFront reads, through its origin
+/// access control). The bucket is private, encrypted and unversioned.
+#[test]
+fn only_the_avatar_functions_touch_the_bucket_and_only_under_avatars() {
+    let template = template();
+    let mut granted = std::collections::BTreeMap::new();
+    for (id, f) in template.resources_of_type("AWS::Serverless::Function") {
+        for policy in f["Properties"]["Policies"].as_array().into_iter().flatten() {
+            for statement in policy["Statement"].as_array().into_iter().flatten() {
+                let actions: Vec<String> = match &statement["Action"] {
+                    Value::String(a) => vec![a.clone()],
+                    Value::Array(list) => list.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                    _ => Vec::new(),
+                };
+                if !actions.iter().any(|a| a.starts_with("s3:")) {
+                    continue;
+                }
+                assert_eq!(statement["Resource"]["Fn::Sub"], "${AvatarBucket.Arn}/avatars/*", "{id}");
+                granted.entry(id.to_owned()).or_insert_with(Vec::new).extend(actions);
+            }
+        }
+    }
+    let want = [
+        ("AccountDeleteFunction".to_owned(), vec!["s3:DeleteObject".to_owned()]),
+        ("UserIconFunction".to_owned(), vec!["s3:PutObject".to_owned(), "s3:DeleteObject".to_owned()]),
+    ];
+    assert_eq!(granted, want.into_iter().collect());
+    let bucket = &template.root()["Resources"]["AvatarBucket"]["Properties"];
+    for block in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(bucket["PublicAccessBlockConfiguration"][block], true, "{block}");
+    }
+    assert!(bucket["BucketEncryption"].is_object());
+    assert!(bucket["VersioningConfiguration"].is_null(), "a deleted avatar must be gone, not a noncurrent version");
+    let origin = &template.root()["Resources"]["AvatarCdn"]["Properties"]["DistributionConfig"]["Origins"][0];
+    assert!(origin["OriginAccessControlId"].is_object(), "CloudFront signs its reads (origin access control)");
+}
