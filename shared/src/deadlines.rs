@@ -144,7 +144,7 @@ mod tests {
         assert!(TRANSACT_CONFLICT_BUDGET + DYNAMODB_OPERATION < crate::config::Config::default().request_deadline);
         assert!(SNS_OPERATION + 2 * DYNAMODB_ATTEMPT <= crate::config::Config::default().request_deadline);
         assert!(S3_ATTEMPT + DYNAMODB_BACKOFF_MAX < S3_OPERATION, "a second S3 attempt can start");
-        assert!(S3_OPERATION + 3 * DYNAMODB_ATTEMPT <= crate::config::Config::default().request_deadline);
+        assert!(S3_OPERATION + 2 * DYNAMODB_ATTEMPT <= crate::config::Config::default().request_deadline);
         assert!(crate::config::Config::default().request_deadline < Duration::from_secs(5), "API.md: 503 within 5 s");
     }
 }
