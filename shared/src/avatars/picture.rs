@@ -117,6 +117,11 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ApiError> {
         if marker[0] != 0xFF {
             return Err(ApiError::UnsupportedImage("JPEG segment without marker".into()));
         }
+        // Fill bytes may pad the space between segments.
+        if marker[1] == 0xFF {
+            at += 1;
+            continue;
+        }
         let len = usize::from(u16::from_be_bytes([
             *bytes.get(at + 2).ok_or_else(truncated)?,
             *bytes.get(at + 3).ok_or_else(truncated)?,
@@ -153,4 +158,36 @@ fn jpeg(image: &RgbImage) -> Result<Vec<u8>, ApiError> {
         .encode_image(image)
         .map_err(|e| ApiError::Unavailable(format!("jpeg encode: {e}")))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg_of(w: u32, h: u32) -> Vec<u8> {
+        jpeg(&RgbImage::from_pixel(w, h, image::Rgb([10, 200, 30]))).unwrap()
+    }
+
+    #[test]
+    fn a_jpeg_is_complete_only_with_its_end_marker_after_the_scan() {
+        let full = jpeg_of(64, 48);
+        check_jpeg_complete(&full).unwrap();
+        // Fill bytes before a segment are allowed.
+        let padded = [&full[..2], &[0xFF, 0xFF][..], &full[2..]].concat();
+        check_jpeg_complete(&padded).unwrap();
+        for cut in [full.len() - 2, full.len() / 2, 3] {
+            assert!(matches!(check_jpeg_complete(&full[..cut]), Err(ApiError::UnsupportedImage(_))), "{cut}");
+        }
+    }
+
+    #[test]
+    fn the_output_is_two_squares_whatever_the_input_s_shape() {
+        for (w, h) in [(900, 300), (300, 900), (40, 40)] {
+            let out = render(&jpeg_of(w, h)).unwrap();
+            let avatar = image::load_from_memory(&out.avatar).unwrap();
+            let thumb = image::load_from_memory(&out.thumb).unwrap();
+            assert_eq!((avatar.width(), avatar.height(), thumb.width(), thumb.height()), (512, 512, 128, 128));
+            assert_eq!(out.digest.len(), 20);
+        }
+    }
 }
