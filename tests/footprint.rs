@@ -27,6 +27,13 @@ const RESTRICTED: &[(&str, &[&str])] = &[
     ("5store7captcha", &["phone_captcha", "phone_login", "phone_bind", "password_reset", "account_delete"]),
     // Rooms: their function, and account deletion, which removes the account's rooms.
     ("5store5rooms", &["rooms", "account_delete"]),
+    // Image decoders and encoders: only the function that takes uploads (cargo feature `avatars`).
+    ("N5image", &["user_icon"]),
+    ("N9zune_jpeg", &["user_icon"]),
+    ("N10image_webp", &["user_icon"]),
+    ("7avatars7picture", &["user_icon"]),
+    // The S3 client: the function that writes avatars and the one that erases them with the account.
+    ("N10aws_sdk_s3", &["user_icon", "account_delete"]),
 ];
 
 #[test]

@@ -77,8 +77,11 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
         );
     }
 
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let sdk = sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     local_api::tables::create_all(&ddb, &template, &tables).await.expect("create tables");
+    let s3 = aws_sdk_s3::Client::from_conf(shared::deadlines::s3(&sdk, true));
+    local_api::tables::create_bucket(&s3, shared::config::LOCAL_AVATAR_BUCKET).await.expect("create bucket");
 
     let http = reqwest::Client::new();
     let mut running: BTreeMap<String, Emulator> = BTreeMap::new();

@@ -69,10 +69,18 @@ fn cold_start(name: &str, env: &[(&str, &str)]) -> (bool, String) {
 
 /// What the template gives every function (Globals), so that the checks below reach the key.
 const TABLES: [(&str, &str); 3] = [("USERS_TABLE", "u"), ("TOKENS_TABLE", "t"), ("ROOMS_TABLE", "r")];
+/// What the template gives the two functions that handle avatars (the others ignore them).
+const AVATARS: [(&str, &str); 2] =
+    [("AVATAR_BUCKET", "stack-avatarbucket"), ("AVATAR_BASE_URL", "https://d111111abcdef8.cloudfront.net")];
 
-/// `AWS_LAMBDA_FUNCTION_NAME` = `function`, the template's table names, and `more`.
+/// `AWS_LAMBDA_FUNCTION_NAME` = `function`, the template's table and bucket names, and `more`.
 fn in_lambda<'a>(function: &'a str, more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    [("AWS_LAMBDA_FUNCTION_NAME", function)].into_iter().chain(TABLES).chain(more.iter().copied()).collect()
+    [("AWS_LAMBDA_FUNCTION_NAME", function)]
+        .into_iter()
+        .chain(TABLES)
+        .chain(AVATARS)
+        .chain(more.iter().copied())
+        .collect()
 }
 
 #[tokio::test]
@@ -80,6 +88,17 @@ async fn functions_refuse_to_start_inside_lambda_without_their_table_names() {
     let key = "k".repeat(40);
     for function in ["rooms", "login", "phone_login"] {
         for missing in ["USERS_TABLE", "TOKENS_TABLE", "ROOMS_TABLE"] {
+            let env: Vec<_> = in_lambda(function, &[("CAPTCHA_SECRET", &key)])
+                .into_iter()
+                .filter(|(name, _)| *name != missing)
+                .collect();
+            let (ok, stderr) = cold_start(function, &env);
+            assert!(!ok && stderr.contains(&format!("{missing} must be set inside Lambda")), "{function}: {stderr}");
+        }
+    }
+    // The functions that write or erase avatars need the bucket and its address as well.
+    for function in ["user_icon", "account_delete"] {
+        for (missing, _) in AVATARS {
             let env: Vec<_> = in_lambda(function, &[("CAPTCHA_SECRET", &key)])
                 .into_iter()
                 .filter(|(name, _)| *name != missing)

@@ -1,5 +1,6 @@
 //! `local-api [--port N] [--template PATH] [--no-create-tables | --create-tables-only]`: creates the template's tables
-//! in the DynamoDB the environment points at (DynamoDB Local), then serves the API on
+//! in the DynamoDB the environment points at (DynamoDB Local) and its avatar bucket in the S3
+//! it points at (moto), then serves the API on
 //! 127.0.0.1. Configuration is the same environment the Lambdas read.
 
 use std::sync::Arc;
@@ -31,6 +32,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let created = local_api::tables::create_all(&setup, &template, ctx.store.tables()).await?;
         for name in created {
             eprintln!("created table {name}");
+        }
+        let bucket = ctx.avatars.bucket();
+        if local_api::tables::create_bucket(ctx.avatars.client(), bucket).await? {
+            eprintln!("created bucket {bucket}");
         }
     }
     if !serve {

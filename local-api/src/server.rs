@@ -101,10 +101,15 @@ fn proxy_event(
         let decoded = percent_encoding::percent_decode_str(&pk).decode_utf8_lossy().into_owned();
         json!({ "pk": decoded })
     });
+    // As API Gateway: the binary media types base64-encoded, whatever the bytes; other bodies as
+    // text (bytes that are not UTF-8 too, which API Gateway would mangle and this server keeps).
+    let media = parts.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let binary = routes::BINARY_MEDIA_TYPES.contains(&media.as_str());
     let (body, is_base64) = match std::str::from_utf8(body) {
-        Ok(_) if body.is_empty() => (Value::Null, false),
-        Ok(text) => (Value::String(text.to_owned()), false),
-        Err(_) => {
+        _ if body.is_empty() => (Value::Null, false),
+        Ok(text) if !binary => (Value::String(text.to_owned()), false),
+        _ => {
             use base64::Engine;
             (Value::String(base64::engine::general_purpose::STANDARD.encode(body)), true)
         }

@@ -1,5 +1,6 @@
 //! Creates the template's tables in DynamoDB Local: same keys, indexes and TTL attribute as the
-//! deployed stack, read from `template.yaml` rather than written down a second time.
+//! deployed stack, read from `template.yaml` rather than written down a second time; and its
+//! avatar bucket in moto's S3.
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
@@ -123,4 +124,41 @@ pub fn setup_client(store: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Clien
         .operation_timeout(std::time::Duration::from_secs(60))
         .build();
     aws_sdk_dynamodb::Client::from_conf(store.config().to_builder().timeout_config(timeouts).build())
+}
+
+/// Creates the avatar bucket (the template's `AvatarBucket`) unless it exists, as the tables
+/// are: in moto's S3 locally. Deployed, the bucket is private and CloudFront reads it for
+/// everyone; here a bucket policy lets anyone read `avatars/*` straight from moto, which is what
+/// makes `img` open in a browser on the machine.
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<bool, String> {
+    use aws_sdk_s3::operation::create_bucket::CreateBucketError;
+    use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+    let mut req = s3.create_bucket().bucket(bucket);
+    // us-east-1 is the one region that takes no location constraint.
+    if let Some(region) = s3.config().region().map(|r| r.as_ref()).filter(|r| *r != "us-east-1") {
+        let location = BucketLocationConstraint::from(region);
+        req =
+            req.create_bucket_configuration(CreateBucketConfiguration::builder().location_constraint(location).build());
+    }
+    let created = match req.send().await {
+        Ok(_) => true,
+        Err(e) if matches!(e.as_service_error(), Some(CreateBucketError::BucketAlreadyOwnedByYou(_))) => false,
+        Err(e) => return Err(format!("create bucket {bucket}: {}", DisplayErrorContext(e))),
+    };
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": format!("arn:aws:s3:::{bucket}/{}*", shared::avatars::PREFIX),
+        }],
+    });
+    s3.put_bucket_policy()
+        .bucket(bucket)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("bucket policy of {bucket}: {}", DisplayErrorContext(e)))?;
+    Ok(created)
 }

@@ -28,6 +28,31 @@ impl Tables {
     }
 }
 
+/// Where avatars live (docs/avatars.md): the bucket the functions write to and the public
+/// address the objects are read from (CloudFront deployed; moto's S3 locally).
+#[derive(Clone, Debug)]
+pub struct AvatarConfig {
+    pub bucket: String,
+    /// `img` is `<public_base>/<key>`; no trailing slash.
+    pub public_base: String,
+    /// Path-style S3 addresses (`<endpoint>/<bucket>/<key>`): an emulator on 127.0.0.1 has no
+    /// per-bucket host names. Deployed, virtual-hosted addresses as AWS recommends.
+    pub path_style: bool,
+}
+
+/// The local stack's bucket: the template's logical id, lower-cased (S3 bucket names are).
+pub const LOCAL_AVATAR_BUCKET: &str = "avatarbucket";
+
+impl AvatarConfig {
+    /// A bucket of the emulator at `endpoint` (moto), behind an optional prefix like the
+    /// tables' so that test runs sharing one moto never see each other's objects. `img` is then
+    /// the emulator's own URL of the object, which a browser on the machine opens.
+    pub fn local(prefix: &str, endpoint: &str) -> Self {
+        let bucket = format!("{prefix}{LOCAL_AVATAR_BUCKET}").to_ascii_lowercase();
+        AvatarConfig { public_base: format!("{}/{bucket}", endpoint.trim_end_matches('/')), bucket, path_style: true }
+    }
+}
+
 /// Login throttling, counted per (username, source IP) and per username (see auth::lockout).
 #[derive(Clone, Debug)]
 pub struct LockoutPolicy {
@@ -296,6 +321,7 @@ pub struct Config {
     pub cors_allow_origin: String,
     /// Largest request body accepted; API.md fixes it at 64 KiB.
     pub max_body_bytes: usize,
+    pub avatars: AvatarConfig,
     pub sms: SmsConfig,
     pub sns: SnsConfig,
     /// AccountDelete of an account with neither password nor verified phone accepts only a
@@ -334,6 +360,7 @@ impl Default for Config {
             lockout: LockoutPolicy::default(),
             cors_allow_origin: "*".into(),
             max_body_bytes: MAX_BODY_BYTES,
+            avatars: AvatarConfig::local("", "http://127.0.0.1:5000"),
             sms: SmsConfig::default(),
             sns: SnsConfig::default(),
             delete_reauth_window: Duration::from_secs(10 * 60),
@@ -403,6 +430,7 @@ impl Config {
                 return Err(format!("ID_BLOCK_SIZE must be 1..={ID_BLOCK_MAX}"));
             }
         }
+        c.avatars = avatars(in_lambda, var)?;
         if let Some(v) = var("CORS_ALLOW_ORIGIN") {
             c.cors_allow_origin = v;
         }
@@ -647,6 +675,31 @@ fn tables(in_lambda: bool, var: impl Fn(&str) -> Option<String>) -> Result<Table
     Ok(t)
 }
 
+/// `AVATAR_BUCKET` and `AVATAR_BASE_URL` (the CloudFront address), which the template sets for
+/// the functions that handle avatars: inside Lambda those cannot fall back to a local name (the
+/// same reason as [`tables`]). Outside Lambda the bucket is the local stack's, read through
+/// `AWS_ENDPOINT_URL_S3` (moto), and `img` is moto's URL of the object. A custom S3 endpoint is
+/// an emulator: path-style addresses.
+fn avatars(in_lambda: bool, var: impl Fn(&str) -> Option<String>) -> Result<AvatarConfig, String> {
+    let required = in_lambda && cfg!(feature = "avatar-objects");
+    let bucket = match var("AVATAR_BUCKET") {
+        Some(bucket) => bucket,
+        None if required => return Err("AVATAR_BUCKET must be set inside Lambda (template.yaml sets it)".into()),
+        None => LOCAL_AVATAR_BUCKET.to_owned(),
+    };
+    let endpoint = var("AWS_ENDPOINT_URL_S3");
+    let public_base = match (var("AVATAR_BASE_URL"), &endpoint) {
+        (Some(base), _) if base.starts_with("https://") || base.starts_with("http://") => {
+            base.trim_end_matches('/').to_owned()
+        }
+        (Some(_), _) => return Err("AVATAR_BASE_URL must be an http(s) URL".into()),
+        (None, _) if required => return Err("AVATAR_BASE_URL must be set inside Lambda (template.yaml sets it)".into()),
+        (None, Some(endpoint)) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
+        (None, None) => format!("https://{bucket}.s3.amazonaws.com"),
+    };
+    Ok(AvatarConfig { bucket, public_base, path_style: endpoint.is_some() })
+}
+
 /// `SNS_VERIFY`: `on` or `off`. Off lets anyone log in as any snsid, so it is refused inside a
 /// Lambda runtime (deployed, or `sam local`): a mistaken environment variable must not open
 /// every third-party account.
@@ -717,6 +770,31 @@ mod tests {
         let sms = SmsConfig { country_overrides: parsed, ..SmsConfig::default() };
         assert_eq!(sms.country_limits("852"), (20, 200));
         assert_eq!(sms.country_limits("86"), (500, 5000), "the default for the others");
+    }
+
+    #[test]
+    fn avatars_are_read_from_moto_locally_and_from_the_template_s_names_deployed() {
+        let none = |_: &str| None;
+        let local = avatars(false, none).unwrap();
+        assert_eq!((local.bucket.as_str(), local.path_style), (LOCAL_AVATAR_BUCKET, false));
+        assert_eq!(local.public_base, "https://avatarbucket.s3.amazonaws.com");
+        let moto = |name: &str| (name == "AWS_ENDPOINT_URL_S3").then(|| "http://127.0.0.1:5814/".to_owned());
+        let local = avatars(false, moto).unwrap();
+        assert_eq!(local.public_base, "http://127.0.0.1:5814/avatarbucket");
+        assert!(local.path_style);
+        let deployed = |name: &str| match name {
+            "AVATAR_BUCKET" => Some("stack-avatarbucket-1x2y".to_owned()),
+            "AVATAR_BASE_URL" => Some("https://d111111abcdef8.cloudfront.net/".to_owned()),
+            _ => None,
+        };
+        let d = avatars(true, deployed).unwrap();
+        assert_eq!(
+            (d.bucket.as_str(), d.public_base.as_str(), d.path_style),
+            ("stack-avatarbucket-1x2y", "https://d111111abcdef8.cloudfront.net", false)
+        );
+        if cfg!(feature = "avatar-objects") {
+            assert!(avatars(true, none).unwrap_err().contains("AVATAR_BUCKET"));
+        }
     }
 
     #[test]

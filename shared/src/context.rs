@@ -22,6 +22,9 @@ pub struct Context {
     /// The client of the legacy server's login (lazy migration), when `LEGACY_API_BASE` is set.
     #[cfg(feature = "legacy-login")]
     pub legacy: Option<crate::https::HttpClient>,
+    /// The avatar bucket (crate::avatars): only UserIcon and AccountDelete link the S3 client.
+    #[cfg(feature = "avatar-objects")]
+    pub avatars: crate::avatars::Objects,
 }
 
 impl Context {
@@ -59,6 +62,8 @@ impl Context {
             providers: crate::social::Providers::new(config.sns.clone()),
             #[cfg(feature = "legacy-login")]
             legacy: (!config.legacy_api_base.is_empty()).then(|| crate::https::HttpClient::new(config.sns.timeout)),
+            #[cfg(feature = "avatar-objects")]
+            avatars: crate::avatars::Objects::new(sdk, &config.avatars),
             metrics: Metrics::new(config.metrics_namespace.clone(), sink),
             config,
             store,

@@ -21,6 +21,14 @@
 //! PhoneCaptcha = reserve (DynamoDB) + Publish + release on failure: with SNS stalled,
 //! 2.0 s + two DynamoDB round trips of milliseconds.
 //!
+//! S3 (avatar objects, docs/avatars.md), per PutObject / DeleteObject of a few hundred KB at most:
+//!   attempt    <= 1.5 s  (connect 0.5 s included), 2 attempts (a PutObject of a content-derived,
+//!                        never-reused key and a DeleteObject are both safe to repeat)
+//!   operation  <= 2.0 s
+//! An upload is auth (2 reads) + decode (CPU, < 1 s for the largest accepted image at the
+//! template's memory) + reserve + two PutObjects in parallel + save + clean-up: with S3 stalled it
+//! answers 503 after the PutObjects' 2.0 s, `img` unchanged.
+//!
 //! Whole request: REQUEST_DEADLINE (default 4 s, `REQUEST_DEADLINE_MS`) cuts any handler still
 //! running, whatever chain of sequential calls it was in (login: 3 sequential round trips,
 //! password change: 5, each alone allowed 2.0 s), with a 503. 4 s < API.md's 5 s, and 6 s of
@@ -44,6 +52,11 @@ pub const DYNAMODB_OPERATION: Duration = Duration::from_millis(2000);
 pub const TRANSACT_CONFLICT_BUDGET: Duration = Duration::from_millis(1500);
 /// ... nor after this many attempts.
 pub const CONFLICT_ATTEMPTS: u32 = 12;
+
+pub const S3_CONNECT: Duration = Duration::from_millis(500);
+pub const S3_ATTEMPT: Duration = Duration::from_millis(1500);
+pub const S3_ATTEMPTS: u32 = 2;
+pub const S3_OPERATION: Duration = Duration::from_millis(2000);
 
 pub const SNS_CONNECT: Duration = Duration::from_millis(500);
 pub const SNS_OPERATION: Duration = Duration::from_millis(2000);
@@ -97,6 +110,29 @@ pub fn secrets_manager(sdk: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::C
         .build()
 }
 
+/// The S3 client of the avatar objects: the numbers above; path-style addresses for an emulator.
+#[cfg(feature = "avatar-objects")]
+pub fn s3(sdk: &aws_config::SdkConfig, path_style: bool) -> aws_sdk_s3::Config {
+    use aws_sdk_s3::config::retry::RetryConfig;
+    use aws_sdk_s3::config::timeout::TimeoutConfig;
+    aws_sdk_s3::config::Builder::from(sdk)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(S3_CONNECT)
+                .operation_attempt_timeout(S3_ATTEMPT)
+                .operation_timeout(S3_OPERATION)
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(S3_ATTEMPTS)
+                .with_initial_backoff(DYNAMODB_BACKOFF_INITIAL)
+                .with_max_backoff(DYNAMODB_BACKOFF_MAX),
+        )
+        .force_path_style(path_style)
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +143,8 @@ mod tests {
         assert!(first_attempts < DYNAMODB_OPERATION, "the operation cap leaves the last attempt some time");
         assert!(TRANSACT_CONFLICT_BUDGET + DYNAMODB_OPERATION < crate::config::Config::default().request_deadline);
         assert!(SNS_OPERATION + 2 * DYNAMODB_ATTEMPT <= crate::config::Config::default().request_deadline);
+        assert!(S3_ATTEMPT + DYNAMODB_BACKOFF_MAX < S3_OPERATION, "a second S3 attempt can start");
+        assert!(S3_OPERATION + 2 * DYNAMODB_ATTEMPT <= crate::config::Config::default().request_deadline);
         assert!(crate::config::Config::default().request_deadline < Duration::from_secs(5), "API.md: 503 within 5 s");
     }
 }

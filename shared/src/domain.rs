@@ -18,6 +18,12 @@ pub struct User {
     pub career: String,
     pub login_type: String,
     pub img: String,
+    /// The 128×128 thumbnail of an uploaded avatar; empty when `img` is a URL the app gave
+    /// (that picture is its own thumbnail).
+    pub img_thumb: String,
+    /// Every S3 key this account may have objects under (docs/avatars.md): written before
+    /// the objects are, removed after they are deleted, so that no object is ever unnamed.
+    pub avatar_objects: Vec<String>,
     pub date_joined: String,
     pub roomid: u64,
     /// Tokens issued in an older epoch are dead (bumped by a password change).
@@ -45,6 +51,8 @@ impl User {
             career: String::new(),
             login_type: login_type.into(),
             img: String::new(),
+            img_thumb: String::new(),
+            avatar_objects: Vec::new(),
             date_joined,
             roomid,
             token_epoch: 0,
@@ -55,7 +63,7 @@ impl User {
 
     /// The seed's user fields, every scalar a string, `password` always empty.
     pub fn to_fields(&self, token: &str) -> Map<String, Value> {
-        let mut m = Map::with_capacity(18);
+        let mut m = Map::with_capacity(19);
         let mut put = |k: &str, v: &str| {
             m.insert(k.to_owned(), Value::String(v.to_owned()));
         };
@@ -73,6 +81,7 @@ impl User {
         put("career", &self.career);
         put("login_type", &self.login_type);
         put("img", &self.img);
+        put("img_thumb", if self.img_thumb.is_empty() { &self.img } else { &self.img_thumb });
         put("date_joined", &self.date_joined);
         put("roomid", &self.roomid.to_string());
         put("token", token);

@@ -17,6 +17,14 @@ pub enum ApiError {
     MalformedBody(&'static str),
     #[error("body larger than {0} bytes")]
     BodyTooLarge(usize),
+    /// An avatar over API.md's limits (4 MiB, 4096 px a side, 16 MP), told by its size or its
+    /// header before any pixel is decoded; the detail is for the log.
+    #[error("image too large: {0}")]
+    ImageTooLarge(String),
+    /// Not a decodable JPEG, PNG or WebP, whatever its `Content-Type` said (HTML, SVG, a
+    /// polyglot, a truncated file); the decoder's reason is for the log.
+    #[error("unsupported image: {0}")]
+    UnsupportedImage(String),
     #[error("{field} is required")]
     MissingField { field: &'static str },
     #[error("{field}: {reason}")]
@@ -176,7 +184,8 @@ impl ApiError {
             ApiError::Forbidden | ApiError::Blocked => 403,
             ApiError::NotFound(_) | ApiError::NoRoute | ApiError::NoAccount => 404,
             ApiError::Taken { .. } | ApiError::Contended | ApiError::RoomQuota { .. } => 409,
-            ApiError::BodyTooLarge(_) => 413,
+            ApiError::BodyTooLarge(_) | ApiError::ImageTooLarge(_) => 413,
+            ApiError::UnsupportedImage(_) => 415,
             ApiError::LockedOut { .. } | ApiError::RateLimited { .. } => 429,
             ApiError::GatewayError => 500,
             ApiError::BadGateway(_) | ApiError::FunctionFailed => 502,
@@ -190,6 +199,8 @@ impl ApiError {
         match self {
             ApiError::MalformedBody(_) => "malformed_body".into(),
             ApiError::BodyTooLarge(_) => "body_too_large".into(),
+            ApiError::ImageTooLarge(_) => "image_too_large".into(),
+            ApiError::UnsupportedImage(_) => "unsupported_image".into(),
             ApiError::MissingField { field } => format!("missing_{field}").into(),
             ApiError::InvalidField { field, .. } => format!("invalid_{field}").into(),
             ApiError::Unauthorized => "invalid_token".into(),
@@ -224,6 +235,8 @@ impl ApiError {
         match self {
             ApiError::MalformedBody(what) => format!("请求体格式错误：{what}"),
             ApiError::BodyTooLarge(limit) => format!("请求体过大，最大 {limit} 字节"),
+            ApiError::ImageTooLarge(_) => "图片过大：最大 4 MiB，每边不超过 4096 像素，共不超过 16 MP".into(),
+            ApiError::UnsupportedImage(_) => "不支持的图片：只接受 JPEG、PNG 或 WebP".into(),
             ApiError::MissingField { field } => format!("缺少必填字段 {field}"),
             ApiError::InvalidField { field, reason } => format!("字段 {field} 无效：{reason}"),
             ApiError::Unauthorized => "token 无效或已过期，请重新登录".into(),

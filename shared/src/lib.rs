@@ -3,10 +3,13 @@
 //! Layering: `http` turns API Gateway events into [`http::ApiRequest`]s and results into the
 //! JSON envelope; `handlers` hold one module per endpoint; `auth` owns passwords, tokens and the
 //! login lockout; `store` is the only code that talks to DynamoDB; `social` (cargo feature
-//! `sns-providers`) is the only code that talks to the third-party login providers.
+//! `sns-providers`) is the only code that talks to the third-party login providers; `avatars`
+//! (features `avatar-objects`, `avatars`) the only code that talks to S3 and decodes images.
 
 pub mod accounts;
 pub mod auth;
+#[cfg(feature = "avatar-objects")]
+pub mod avatars;
 pub mod clock;
 pub mod config;
 pub mod context;

@@ -81,6 +81,7 @@ pub const USER_FIELDS: &[&str] = &[
     "career",
     "login_type",
     "img",
+    "img_thumb",
     "date_joined",
     "roomid",
     "token",
@@ -106,6 +107,12 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// A bucket of its own in moto's S3 (the stack's), named after a test's table prefix.
+pub fn local_avatars(prefix: &str) -> shared::config::AvatarConfig {
+    let moto = std::env::var("AWS_ENDPOINT_URL_S3").expect("AWS_ENDPOINT_URL_S3 is set by `make test` (moto's S3)");
+    shared::config::AvatarConfig::local(prefix, &moto)
+}
+
 pub async fn sdk_config() -> aws_config::SdkConfig {
     assert!(
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
@@ -121,7 +128,9 @@ impl TestApi {
 
     /// A server with `tweak` applied to the default config (short TTLs, lockouts...).
     pub async fn with_config(tweak: impl FnOnce(&mut Config)) -> Self {
-        let mut config = Config { tables: Tables::local(&unique("t")), ..Config::default() };
+        let prefix = unique("t");
+        let mut config =
+            Config { tables: Tables::local(&prefix), avatars: local_avatars(&prefix), ..Config::default() };
         tweak(&mut config);
         let ctx = Context::new(config, &sdk_config().await);
         Self::serve(ctx).await
@@ -134,6 +143,14 @@ impl TestApi {
         let template = Template::load(&Template::default_path()).expect("template.yaml");
         let setup = local_api::tables::setup_client(ctx.store.client());
         local_api::tables::create_all(&setup, &template, ctx.store.tables()).await.expect("create tables");
+        local_api::tables::create_bucket(ctx.avatars.client(), ctx.avatars.bucket()).await.expect("create bucket");
+        Self::serve_without_setup(ctx).await
+    }
+
+    /// A server on tables and a bucket that exist already (another server of the test made
+    /// them; a fault test's own clients may not reach them).
+    pub async fn serve_without_setup(ctx: Context) -> Self {
+        shared::context::init_tracing();
         let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -23,6 +23,8 @@ pub const SEQUENCE: &[(&str, u16)] = &[
     ("user_info-get", 200),
     ("user_info-options", 204),
     ("user_icon", 200),
+    // The picture itself: a 16×16 PNG, base64 as API Gateway hands binary media types over.
+    ("user_icon-upload", 200),
     ("user_icon-options", 204),
     ("user_password", 200),
     ("user_password-options", 204),

@@ -72,6 +72,8 @@ fn resolve(root: &Value, tables: &Tables, secret_arn: &str, v: &Value) -> Option
                         Some(local_api::tables::local_name(tables, name).unwrap().to_owned())
                     } else if root["Resources"][name]["Type"] == "AWS::SecretsManager::Secret" {
                         Some(secret_arn.to_owned())
+                    } else if root["Resources"][name]["Type"] == "AWS::S3::Bucket" {
+                        Some(shared::config::LOCAL_AVATAR_BUCKET.to_owned())
                     } else {
                         Some(parameter_default(root, name))
                     }
@@ -82,6 +84,11 @@ fn resolve(root: &Value, tables: &Tables, secret_arn: &str, v: &Value) -> Option
                     };
                     let chosen = if condition(root, cond.as_str().unwrap()) { then } else { otherwise };
                     resolve(root, tables, secret_arn, chosen)
+                }
+                // The avatar URLs' CloudFront domain: moto's S3 stands in (the objects are there).
+                "Fn::Sub" if arg.as_str().is_some_and(|a| a.contains(".DomainName}")) => {
+                    let moto = std::env::var("AWS_ENDPOINT_URL_S3").unwrap_or_default();
+                    Some(format!("{moto}/{}", shared::config::LOCAL_AVATAR_BUCKET))
                 }
                 _ => panic!("tests/lambda_rie.rs cannot resolve {v} yet: teach resolve() this function"),
             }

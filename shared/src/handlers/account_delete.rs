@@ -25,10 +25,12 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let (token, record) = session::presented_token(ctx, &req, Some(&fields)).await?;
     let (account, login) = ctx.store.account_and_session(record.user_pk, &record.session).await?;
     // A deletion of this account already happened (a parallel or retried DELETE): finish
-    // removing its rooms, in case that request died midway, and say it is gone.
-    if matches!(account, Some(AccountState::Deleted)) && record.user_pk == pk {
-        ctx.store.delete_owned_rooms(pk).await?;
-        return Err(ApiError::NotFound("user"));
+    // removing its rooms and pictures, in case that request died midway, and say it is gone.
+    if let Some(AccountState::Deleted { avatar_objects }) = &account {
+        if record.user_pk == pk {
+            finish(ctx, pk, avatar_objects).await?;
+            return Err(ApiError::NotFound("user"));
+        }
     }
     let hash = tokens::hash(&token);
     let (user, login) = session::live(&Credential::of_token(&record, &hash), account, login)?;
@@ -46,8 +48,8 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
         // since it was read, and the client may retry.
         Err(StoreError::Contended) => {
             return match ctx.store.account_state(pk).await? {
-                Some(AccountState::Deleted) => {
-                    ctx.store.delete_owned_rooms(pk).await?;
+                Some(AccountState::Deleted { avatar_objects }) => {
+                    finish(ctx, pk, &avatar_objects).await?;
                     Err(ApiError::NotFound("user"))
                 }
                 _ => Err(ApiError::Contended),
@@ -58,8 +60,18 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     if apple_owed.is_some() {
         hooks::revoke_at_apple(ctx, &user).await;
     }
-    ctx.store.delete_owned_rooms(pk).await?;
+    finish(ctx, pk, &user.avatar_objects).await?;
     Ok(ApiResponse::no_content())
+}
+
+/// Steps 2 and 3 of store/deletion.rs, once the tombstone is written: the rooms, then the
+/// avatar objects the tombstone names. Both are safe to run again.
+async fn finish(ctx: &Context, pk: u64, avatar_objects: &[String]) -> Result<(), ApiError> {
+    ctx.store.delete_owned_rooms(pk).await?;
+    if !avatar_objects.is_empty() {
+        crate::avatars::erase(ctx, pk, avatar_objects).await?;
+    }
+    Ok(())
 }
 
 /// Proof, beyond a possibly stolen token, that the owner is deleting the account.

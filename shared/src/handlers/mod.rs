@@ -2,7 +2,7 @@
 //! validation comes first (no store round trip for bad input), then authentication, then the
 //! store.
 
-#[cfg(feature = "sns-providers")]
+#[cfg(all(feature = "sns-providers", feature = "avatar-objects"))]
 pub mod account_delete;
 pub mod login;
 pub mod logout;
@@ -17,6 +17,7 @@ pub mod rooms;
 #[cfg(feature = "sns-providers")]
 pub mod sns_login;
 pub mod token_refresh;
+#[cfg(feature = "avatars")]
 pub mod user_icon;
 pub mod user_info;
 pub mod user_password;
@@ -51,7 +52,7 @@ endpoints!(Register { Register => register::handle });
 endpoints!(Login { Login => login::handle });
 endpoints!(Logout { Logout => logout::handle });
 endpoints!(UserInfo { UserInfo => user_info::handle, UserGet => user_info::get });
-endpoints!(UserIcon { UserIcon => user_icon::handle });
+endpoints!(#[cfg(feature = "avatars")] UserIcon { UserIcon => user_icon::handle });
 endpoints!(UserPassword { UserPassword => user_password::handle });
 endpoints!(Rooms {
     RoomsList => rooms::list,
@@ -65,7 +66,7 @@ endpoints!(PhoneLogin { PhoneLogin => phone_login::handle });
 endpoints!(#[cfg(feature = "sns-providers")] SnsLogin { SnsLogin => sns_login::handle });
 endpoints!(PhoneBind { PhoneBind => phone_bind::handle });
 endpoints!(PasswordReset { PasswordReset => password_reset::handle });
-endpoints!(#[cfg(feature = "sns-providers")] AccountDelete { AccountDelete => account_delete::handle });
+endpoints!(#[cfg(all(feature = "sns-providers", feature = "avatar-objects"))] AccountDelete { AccountDelete => account_delete::handle });
 endpoints!(TokenRefresh { TokenRefresh => token_refresh::handle });
 
 /// The answer of an endpoint that returns an account with the caller's own token (endpoints

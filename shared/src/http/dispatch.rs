@@ -46,6 +46,7 @@ pub async fn respond(ctx: &Context, function: Function, req: Request) -> Respons
         Function::Login => Box::pin(respond_as::<h::Login>(ctx, req)),
         Function::Logout => Box::pin(respond_as::<h::Logout>(ctx, req)),
         Function::UserInfo => Box::pin(respond_as::<h::UserInfo>(ctx, req)),
+        #[cfg(feature = "avatars")]
         Function::UserIcon => Box::pin(respond_as::<h::UserIcon>(ctx, req)),
         Function::UserPassword => Box::pin(respond_as::<h::UserPassword>(ctx, req)),
         Function::Rooms => Box::pin(respond_as::<h::Rooms>(ctx, req)),
@@ -56,10 +57,10 @@ pub async fn respond(ctx: &Context, function: Function, req: Request) -> Respons
         Function::SnsLogin => Box::pin(respond_as::<h::SnsLogin>(ctx, req)),
         Function::PhoneBind => Box::pin(respond_as::<h::PhoneBind>(ctx, req)),
         Function::PasswordReset => Box::pin(respond_as::<h::PasswordReset>(ctx, req)),
-        #[cfg(feature = "sns-providers")]
+        #[cfg(all(feature = "sns-providers", feature = "avatar-objects"))]
         Function::AccountDelete => Box::pin(respond_as::<h::AccountDelete>(ctx, req)),
         Function::TokenRefresh => Box::pin(respond_as::<h::TokenRefresh>(ctx, req)),
-        // Built without the SNS or provider client: this process does not serve that function.
+        // Built without the SNS, provider or S3 client: this process does not serve that function.
         #[allow(unreachable_patterns)]
         _ => return failure(&ApiError::NoRoute, &ctx.config.cors_allow_origin),
     };
@@ -110,7 +111,9 @@ async fn respond_in<E: Endpoints>(ctx: &Context, req: Request) -> Response<Body>
 
 async fn handle<E: Endpoints>(ctx: &Context, route: &'static Route, req: Request) -> ApiResult {
     let req = ApiRequest::from_lambda(req, route.path.to_owned());
-    if req.body.len() > ctx.config.max_body_bytes {
+    // Avatar uploads are up to 4 MiB: their handler holds each of its three forms to its own
+    // limit (the JSON one to this one).
+    if req.body.len() > ctx.config.max_body_bytes && route.handler != Handler::UserIcon {
         return Err(ApiError::BodyTooLarge(ctx.config.max_body_bytes));
     }
     let result = match route.handler {

@@ -139,6 +139,11 @@ pub const ROUTES: &[Route] = &[
     route("OPTIONS", "/token/refresh", F::TokenRefresh, H::Options),
 ];
 
+/// The request `Content-Type`s API Gateway hands to a function base64-encoded
+/// (`isBase64Encoded`), as template.yaml's `BinaryMediaTypes` lists them (tests/deploy_files.rs
+/// holds the two equal); every other body arrives as text. The local server does the same.
+pub const BINARY_MEDIA_TYPES: &[&str] = &["image/jpeg", "image/png", "image/webp", "multipart/form-data"];
+
 /// Drops the trailing slash the seed's paths carry (`/users/` and `/users` are one path).
 pub fn normalise(path: &str) -> &str {
     let trimmed = path.trim_end_matches('/');

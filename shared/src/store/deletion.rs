@@ -1,6 +1,6 @@
 //! Account deletion, in two steps that each leave the tables consistent:
 //! 1. One transaction over the account's `version`: the account record becomes a tombstone
-//!    (`user#<pk>` with only `pk`, `roomid`, `deleted_at`, `version`), and the username claim
+//!    (`user#<pk>` with only `pk`, `roomid`, `deleted_at`, `version` and the avatar keys), and the username claim
 //!    (holding the password hash and lockout state) and every identity claim (verified phone,
 //!    third-party ids) are deleted. From then on every token is dead (its account is gone),
 //!    every write of the account fails its version or existence condition, and no room can be
@@ -9,14 +9,17 @@
 //!    room with its alias claim, the owner set and the shards of the active total), then the
 //!    empty set.
 //!
-//! Step 2 is idempotent and may be run again by anyone who finds the tombstone (a retried or
+//! 3. The avatar objects the tombstone still names (`avatar_objects`, kept by step 1), deleted
+//!    from S3 and then from the tombstone (crate::avatars::erase): PIPL's erasure of the pictures.
+//!
+//! Steps 2 and 3 are idempotent and may be run again by anyone who finds the tombstone (a retried or
 //! parallel DELETE does): a function that dies between batches leaves rooms that the next
 //! DELETE with the account's old token removes.
 
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 
 use super::rooms::{owner_id, room_key, ACTIVE_SHARDS};
-use super::users::{claim_id, user_id};
+use super::users::{claim_id, user_id, AVATAR_OBJECTS};
 use super::StoreError;
 use super::{build_err, key, n, s, unless_condition_failed, Attrs, Item, Store, KEY};
 use crate::clock;
@@ -32,8 +35,11 @@ const MAX_REFUSALS: u32 = 12;
 /// What `user#<pk>` holds.
 pub enum AccountState {
     Live(Box<User>),
-    /// Deleted (step 1 done); its rooms may still be being removed.
-    Deleted,
+    /// Deleted (step 1 done); its rooms may still be being removed, and these avatar objects
+    /// erased.
+    Deleted {
+        avatar_objects: Vec<String>,
+    },
 }
 
 pub(crate) fn is_tombstone(item: &Item) -> bool {
@@ -42,7 +48,11 @@ pub(crate) fn is_tombstone(item: &Item) -> bool {
 
 impl AccountState {
     pub(crate) fn read(item: &Item) -> Result<Self, StoreError> {
-        Ok(if is_tombstone(item) { AccountState::Deleted } else { AccountState::Live(Box::new(User::try_from(item)?)) })
+        Ok(if is_tombstone(item) {
+            AccountState::Deleted { avatar_objects: Attrs::of(item).opt_ss(AVATAR_OBJECTS)? }
+        } else {
+            AccountState::Live(Box::new(User::try_from(item)?))
+        })
     }
 }
 
@@ -55,13 +65,16 @@ impl Store {
     /// `apple_revocation_until`: the account has Apple credentials, recorded in the same
     /// transaction as owed a revocation and kept until then (see users.rs).
     pub async fn retire_account(&self, user: &User, apple_revocation_until: Option<u64>) -> Result<(), StoreError> {
-        let tombstone = Item::from([
+        let mut tombstone = Item::from([
             (KEY.to_owned(), s(user_id(user.pk))),
             ("pk".to_owned(), n(user.pk)),
             ("roomid".to_owned(), n(user.roomid)),
             ("deleted_at".to_owned(), n(clock::now_unix())),
             ("version".to_owned(), n(user.version + 1)),
         ]);
+        if !user.avatar_objects.is_empty() {
+            tombstone.insert(AVATAR_OBJECTS.to_owned(), AttributeValue::Ss(user.avatar_objects.clone()));
+        }
         let mut items = vec![
             self.put_over_version(&self.tables.users, tombstone, user.version)?,
             self.claim_release(&claim_id(&user.username), user.pk)?,

@@ -37,6 +37,9 @@ pub(crate) fn user_id(pk: u64) -> String {
 
 const PHONE_CLAIM: &str = "phone#";
 
+/// The account's S3 keys (`User::avatar_objects`); the tombstone keeps them until they are erased.
+pub(crate) const AVATAR_OBJECTS: &str = "avatar_objects";
+
 pub(crate) fn claim_id(username: &str) -> String {
     format!("username#{username}")
 }
@@ -105,6 +108,7 @@ impl User {
             ("career", &self.career),
             ("login_type", &self.login_type),
             ("img", &self.img),
+            ("img_thumb", &self.img_thumb),
             ("date_joined", &self.date_joined),
         ] {
             item.insert(name.into(), s(value.as_str()));
@@ -114,6 +118,9 @@ impl User {
         item.insert("version".into(), n(self.version));
         if !self.claims.is_empty() {
             item.insert("claims".into(), AttributeValue::Ss(self.claims.clone()));
+        }
+        if !self.avatar_objects.is_empty() {
+            item.insert(AVATAR_OBJECTS.into(), AttributeValue::Ss(self.avatar_objects.clone()));
         }
         item
     }
@@ -140,6 +147,8 @@ impl TryFrom<&Item> for User {
             career: a.text("career")?,
             login_type: a.text("login_type")?,
             img: a.text("img")?,
+            img_thumb: a.text("img_thumb")?,
+            avatar_objects: a.opt_ss(AVATAR_OBJECTS)?,
             date_joined: a.text("date_joined")?,
             roomid: a.n("roomid")?,
             token_epoch: a.n("token_epoch")?,
@@ -415,8 +424,59 @@ impl Store {
     }
 }
 
-/// An account's Sign in with Apple refresh token, as stored, and the client id it was issued to:
-/// kept only to revoke it at Apple when the account is deleted.
+impl Store {
+    /// Names `keys` in the account before their objects are written, over the version read
+    /// (a new version: a parallel upload or profile change that read the old one now fails its
+    /// own condition). Returns the account as saved.
+    pub async fn reserve_avatar_objects(&self, user: &User, keys: &[String]) -> Result<User, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(user_id(user.pk))))
+            .update_expression("ADD #objects :keys, version :one")
+            .condition_expression("version = :v")
+            .expression_attribute_names("#objects", AVATAR_OBJECTS)
+            .expression_attribute_values(":keys", AttributeValue::Ss(keys.to_vec()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":v", n(user.version))
+            .send()
+            .await;
+        match unless_condition_failed(result)? {
+            Some(_) => {
+                let mut next = User { version: user.version + 1, ..user.clone() };
+                next.avatar_objects.extend(keys.iter().filter(|k| !user.avatar_objects.contains(k)).cloned());
+                Ok(next)
+            }
+            None => Err(StoreError::Contended),
+        }
+    }
+
+    /// Drops `keys`, whose objects are deleted, from the account or its tombstone. No version:
+    /// a writer that read the names before puts back names of deleted objects, which the next
+    /// clean-up deletes again (DeleteObject of a missing key succeeds), and never loses one.
+    pub async fn forget_avatar_objects(&self, pk: u64, keys: &[String]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(user_id(pk))))
+            .update_expression("DELETE #objects :keys")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_names("#objects", AVATAR_OBJECTS)
+            .expression_attribute_values(":keys", AttributeValue::Ss(keys.to_vec()))
+            .send()
+            .await;
+        unless_condition_failed(result)?;
+        Ok(())
+    }
+}
+
+/// An account's Sign in with Apple refresh token and the client id it was issued to: kept only
+/// to revoke it at Apple when the account is deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppleCredentials {
     pub client_id: String,
@@ -625,6 +685,9 @@ mod tests {
         u.version = 2;
         u.nickname = "Alice".into();
         u.claims = vec!["phone#+8613800138000".into()];
+        u.img = "https://cdn.example/avatars/7/1-3-ab-512.jpg".into();
+        u.img_thumb = "https://cdn.example/avatars/7/1-3-ab-128.jpg".into();
+        u.avatar_objects = vec!["avatars/7/1-3-ab-512.jpg".into(), "avatars/7/1-3-ab-128.jpg".into()];
         u
     }
 
@@ -659,13 +722,16 @@ mod tests {
     #[test]
     fn absent_profile_text_reads_as_empty() {
         let mut item = user().to_item();
-        for text in ["nickname", "sex", "age", "email", "phone", "country", "province", "city", "career", "img"] {
+        for text in
+            ["nickname", "sex", "age", "email", "phone", "country", "province", "city", "career", "img", "img_thumb"]
+        {
             item.remove(text);
         }
         item.remove("claims");
+        item.remove(AVATAR_OBJECTS);
         let read = User::try_from(&item).unwrap();
         assert_eq!((read.nickname.as_str(), read.pk, read.token_epoch), ("", 7, 3));
-        assert!(read.claims.is_empty());
+        assert!(read.claims.is_empty() && read.avatar_objects.is_empty());
     }
 
     #[test]
