@@ -3,11 +3,16 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PORT ?= 3000
 
-.PHONY: run test bench load install stack-stop fmt lint lambda-build check-roots
+.PHONY: run test bench load install stack-stop fmt lint lambda-build check-roots admin
 
 ## Start DynamoDB Local (data kept in .local/dynamodb) + moto, create tables, serve on 127.0.0.1:$(PORT).
 run:
 	PORT=$(PORT) scripts/run.sh
+
+## The operator tool: ARGS='disable --pk 7' (enable, signout, find --pk|--username|--phone, delete),
+## on the local stack, or ARGS='--stack NAME ...' on a deployed one (docs/operator.md).
+admin:
+	scripts/admin.sh $(ARGS)
 
 ## Every test: unit, HTTP contract, events, concurrency; emulators started and stopped around them.
 test:
