@@ -109,3 +109,29 @@ async fn find_by_phone_then_delete_leaves_nothing_to_log_into() {
     assert_eq!(admin(&api, Command::Delete(pk)).await["deleted"], true);
     assert!(matches!(admin::run(&api.ctx, &Command::Disable(pk)).await, Err(AdminError::Deleted(_))));
 }
+
+#[tokio::test]
+async fn a_deployed_stacks_tables_come_from_its_outputs() {
+    // moto stands in for CloudFormation: a stack with the three outputs template.yaml declares.
+    let moto = std::env::var("MOTO_URL").expect("MOTO_URL is set by `make test`");
+    let sdk = api_tests::sdk_config().await.to_builder().endpoint_url(moto).build();
+    let stack = unique("stack");
+    let body = json!({
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "UsersTableName": {"Value": "prod-UsersTable-1"},
+            "TokensTableName": {"Value": "prod-TokensTable-2"},
+            "RoomsTableName": {"Value": "prod-RoomsTable-3"},
+        },
+    });
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    cfn.create_stack().stack_name(&stack).template_body(body.to_string()).send().await.unwrap();
+
+    let tables = admin::stack_tables(&sdk, &stack).await.unwrap();
+    assert_eq!(
+        (tables.users.as_str(), tables.tokens.as_str(), tables.rooms.as_str()),
+        ("prod-UsersTable-1", "prod-TokensTable-2", "prod-RoomsTable-3")
+    );
+    let missing = admin::stack_tables(&sdk, &unique("nostack")).await;
+    assert!(matches!(missing, Err(AdminError::Stack(_))), "{missing:?}");
+}
