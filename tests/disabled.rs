@@ -4,7 +4,7 @@
 //! the usual 401 (disabling tells nothing to someone without the password); enabling restores.
 
 use api_tests::stand_in::{Kind, StandIns};
-use api_tests::{latest_code, unique, unique_phone, Answer, TestApi};
+use api_tests::{latest_code, unique, unique_phone, Answer, Method, TestApi};
 use serde_json::{json, Value};
 
 /// What an operator does (tools/admin calls the same store function).
@@ -112,4 +112,43 @@ async fn a_third_party_login_into_a_disabled_account_is_refused() {
     assert_eq!(token_items(&api).await, before, "a refused login opened a session");
     set_disabled(&api, &pk, false).await;
     api.post("/snslogin/", body).await.assert_success(200);
+}
+
+#[tokio::test]
+async fn every_authenticated_route_refuses_a_disabled_accounts_token() {
+    let api = TestApi::start().await;
+    let name = unique("dis");
+    api.register(&name).await;
+    let login = api.post("/login/", json!({"username": name, "password": "password123"})).await;
+    let (pk, token) = (s(&login.body, "pk"), s(&login.body, "token"));
+    let room = api.post("/rooms/", json!({"token": token, "room_alias": unique("r")})).await;
+    room.assert_success(201);
+    let room = s(&room.body, "pk");
+    set_disabled(&api, &pk, true).await;
+
+    let (national, _) = unique_phone();
+    let calls = [
+        (Method::GET, format!("/users/{pk}/?token={token}"), None),
+        (Method::PUT, format!("/users/{pk}/"), Some(json!({"nickname": "x"}))),
+        (Method::DELETE, format!("/users/{pk}/"), Some(json!({"password": "password123"}))),
+        (Method::PUT, format!("/users/icon/{pk}/"), Some(json!({"icon": "https://example.com/a.png"}))),
+        (Method::PUT, format!("/users/phone/{pk}/"), Some(json!({"phone": national, "captcha": "123456"}))),
+        (
+            Method::PUT,
+            "/users/password/".to_owned(),
+            Some(json!({"username": name, "old_password": "password123", "password": "password456"})),
+        ),
+        (Method::POST, "/rooms/".to_owned(), Some(json!({"room_alias": unique("r")}))),
+        (Method::PUT, format!("/rooms/{room}/"), Some(json!({"active": true}))),
+        (Method::DELETE, format!("/rooms/{room}/"), Some(json!({}))),
+        (Method::POST, "/logout/".to_owned(), Some(json!({}))),
+    ];
+    for (method, path, body) in calls {
+        let what = format!("{method} {path}");
+        let body = body.map(|mut b| {
+            b["token"] = json!(token);
+            b
+        });
+        assert_disabled(&api.send(method, &path, body).await, &what);
+    }
 }
