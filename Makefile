@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PORT ?= 3000
 
-.PHONY: run test bench load install stack-stop fmt lint lambda-build check-roots import bench-import
+.PHONY: run test bench load install stack-stop fmt lint lambda-build check-roots import bench-import admin
 
 ## Start DynamoDB Local (data kept in .local/dynamodb) + moto, create tables, serve on 127.0.0.1:$(PORT).
 run:
@@ -18,6 +18,11 @@ import:
 ## Local; accounts/s, the argon2id wrap's share, peak RSS per size. Prints only.
 bench-import:
 	scripts/bench-import.sh
+
+## The operator tool: ARGS='disable --pk 7' (enable, signout, find --pk|--username|--phone, delete),
+## on the local stack, or ARGS='--stack NAME ...' on a deployed one (docs/operator.md).
+admin:
+	scripts/admin.sh $(ARGS)
 
 ## Every test: unit, HTTP contract, events, concurrency; emulators started and stopped around them.
 test:

@@ -315,50 +315,57 @@ const KEY_PATTERNS: &[&str] = &[
     "smsbudget#*",
 ];
 
-/// Least privilege on the tables: every statement that grants a DynamoDB action on a table
-/// names the item keys it may touch (`dynamodb:LeadingKeys`), never `*`.
+/// Least privilege on the tables: every statement (of a function, or of the operators' managed
+/// policy) that grants a DynamoDB action on a table names the item keys it may touch
+/// (`dynamodb:LeadingKeys`), never `*`.
 #[test]
 fn every_table_statement_is_limited_to_its_key_prefixes() {
     let template = template();
     let token_key = "?".repeat(64);
     let mut checked = 0;
-    for (id, f) in template.resources_of_type("AWS::Serverless::Function") {
-        for policy in f["Properties"]["Policies"].as_array().into_iter().flatten() {
-            for statement in policy["Statement"].as_array().into_iter().flatten() {
-                let actions: Vec<&str> = match &statement["Action"] {
-                    Value::String(a) => vec![a.as_str()],
-                    Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
-                    _ => Vec::new(),
-                };
-                if !actions.iter().any(|a| a.starts_with("dynamodb:")) {
-                    continue;
-                }
-                assert!(!actions.iter().any(|a| a.contains('*')), "{id}: wildcard action {actions:?}");
-                let resource = statement["Resource"].to_string();
-                if resource.contains("/index/") {
-                    // The sparse index of active rooms is read-only and holds rooms only.
-                    assert_eq!(actions, ["dynamodb:Query"], "{id}");
-                    continue;
-                }
-                let table = statement["Resource"]["Fn::GetAtt"][0].as_str().unwrap_or_default();
-                assert!(table.ends_with("Table"), "{id}: one table per statement, not {resource}");
-                let condition = &statement["Condition"];
-                let keys = condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-                    .as_array()
-                    .or(condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"].as_array())
-                    .unwrap_or_else(|| panic!("{id}: {actions:?} on {resource} without dynamodb:LeadingKeys"));
-                for key in keys {
-                    let key = key.as_str().unwrap();
-                    assert!(
-                        KEY_PATTERNS.contains(&key) || key == token_key,
-                        "{id}: {key} is not one of the item kinds"
-                    );
-                }
-                checked += 1;
+    // The functions' policies, and the operators' managed policy (tools/admin).
+    let functions = template.resources_of_type("AWS::Serverless::Function").into_iter().flat_map(|(id, f)| {
+        f["Properties"]["Policies"].as_array().cloned().unwrap_or_default().into_iter().map(move |p| (id, p))
+    });
+    let managed = template
+        .resources_of_type("AWS::IAM::ManagedPolicy")
+        .into_iter()
+        .map(|(id, p)| (id, p["Properties"]["PolicyDocument"].clone()));
+    let mut operator = 0;
+    for (id, policy) in functions.chain(managed) {
+        for statement in policy["Statement"].as_array().into_iter().flatten() {
+            let actions: Vec<&str> = match &statement["Action"] {
+                Value::String(a) => vec![a.as_str()],
+                Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if !actions.iter().any(|a| a.starts_with("dynamodb:")) {
+                continue;
             }
+            assert!(!actions.iter().any(|a| a.contains('*')), "{id}: wildcard action {actions:?}");
+            let resource = statement["Resource"].to_string();
+            if resource.contains("/index/") {
+                // The sparse index of active rooms is read-only and holds rooms only.
+                assert_eq!(actions, ["dynamodb:Query"], "{id}");
+                continue;
+            }
+            let table = statement["Resource"]["Fn::GetAtt"][0].as_str().unwrap_or_default();
+            assert!(table.ends_with("Table"), "{id}: one table per statement, not {resource}");
+            let condition = &statement["Condition"];
+            let keys = condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                .as_array()
+                .or(condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"].as_array())
+                .unwrap_or_else(|| panic!("{id}: {actions:?} on {resource} without dynamodb:LeadingKeys"));
+            for key in keys {
+                let key = key.as_str().unwrap();
+                assert!(KEY_PATTERNS.contains(&key) || key == token_key, "{id}: {key} is not one of the item kinds");
+            }
+            checked += 1;
+            operator += usize::from(id == "OperatorPolicy");
         }
     }
     assert!(checked >= 30, "{checked} statements checked");
+    assert!(operator >= 5, "{operator} statements of OperatorPolicy checked");
 }
 
 /// The captcha key is a generated secret, read at cold start by the functions that hash codes:

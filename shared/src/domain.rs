@@ -33,6 +33,10 @@ pub struct User {
     /// Keys of the identity claims (verified phone, third-party ids) this account holds, so
     /// that PhoneBind can release the old phone and deletion every claim, without a scan.
     pub claims: Vec<String>,
+    /// Set by an operator (tools/admin): when the account was disabled. A disabled account's
+    /// tokens and refresh tokens are refused (auth::session::live) and no login opens a session
+    /// for it (Store::start_session), until an operator enables it again.
+    pub disabled_at: Option<u64>,
 }
 
 impl User {
@@ -58,6 +62,7 @@ impl User {
             token_epoch: 0,
             version: 0,
             claims: Vec::new(),
+            disabled_at: None,
         }
     }
 

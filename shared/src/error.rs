@@ -35,6 +35,10 @@ pub enum ApiError {
     BadCredentials,
     #[error("forbidden")]
     Forbidden,
+    /// An operator disabled the account (docs/operator.md): its valid credentials are refused,
+    /// and only valid ones learn that (a wrong password stays 401).
+    #[error("account disabled")]
+    AccountDisabled,
     #[error("{0} not found")]
     NotFound(&'static str),
     /// No route has this path and method. Deployed, API Gateway answers it itself
@@ -143,6 +147,7 @@ impl From<StoreError> for ApiError {
             // The account was deleted after the request authenticated: its token is dead.
             StoreError::OwnerGone => ApiError::Unauthorized,
             StoreError::Contended => ApiError::Contended,
+            StoreError::AccountDisabled => ApiError::AccountDisabled,
             StoreError::Unavailable(chain) => ApiError::Unavailable(chain),
             StoreError::Corrupt { key, attribute } => ApiError::CorruptItem { key, attribute },
             StoreError::SendLimited { limit, retry_after } => ApiError::RateLimited {
@@ -181,7 +186,7 @@ impl ApiError {
             | ApiError::ReauthRequired
             | ApiError::ProviderRejected(_) => 401,
             ApiError::GatewayRefused => 400,
-            ApiError::Forbidden | ApiError::Blocked => 403,
+            ApiError::Forbidden | ApiError::AccountDisabled | ApiError::Blocked => 403,
             ApiError::NotFound(_) | ApiError::NoRoute | ApiError::NoAccount => 404,
             ApiError::Taken { .. } | ApiError::Contended | ApiError::RoomQuota { .. } => 409,
             ApiError::BodyTooLarge(_) | ApiError::ImageTooLarge(_) => 413,
@@ -207,6 +212,7 @@ impl ApiError {
             ApiError::BadCredentials => "invalid_credentials".into(),
             ApiError::ProviderRejected(_) => "sns_auth_failed".into(),
             ApiError::Forbidden => "forbidden".into(),
+            ApiError::AccountDisabled => "account_disabled".into(),
             ApiError::NotFound(what) => format!("{what}_not_found").into(),
             ApiError::NoRoute => "route_not_found".into(),
             ApiError::Taken { field } => format!("{field}_taken").into(),
@@ -243,6 +249,7 @@ impl ApiError {
             ApiError::BadCredentials => "用户名或密码错误".into(),
             ApiError::ProviderRejected(_) => "第三方登录验证失败，请重新授权".into(),
             ApiError::Forbidden => "无权操作该资源".into(),
+            ApiError::AccountDisabled => "账号已被停用，请联系客服".into(),
             ApiError::NotFound(what) => format!("{what} 不存在"),
             ApiError::NoRoute => "接口不存在，请检查请求地址和请求方法".into(),
             ApiError::Taken { field } => format!("{field} 已被占用"),
@@ -310,6 +317,7 @@ mod tests {
             (StoreError::RoomQuota { limit: 100 }, (409, "room_quota", None, None)),
             (StoreError::OwnerGone, (401, "invalid_token", None, None)),
             (StoreError::Contended, (409, "concurrent_update", None, None)),
+            (StoreError::AccountDisabled, (403, "account_disabled", None, None)),
             (StoreError::Unavailable("throttled".into()), (503, "service_unavailable", None, Some(2))),
             (
                 StoreError::Corrupt { key: "user#7".into(), attribute: "pk".into() },

@@ -10,7 +10,8 @@
 //! - a 24 h token is still listed by its session (a rotation that evicts a token removes it).
 //!
 //! A token also has to be unexpired (checked here, not left to DynamoDB's TTL sweeper).
-//! Checks that a later account state adds (a disabled account) belong in [`live`] too.
+//! A credential that passes all of that on an account an operator disabled is 403
+//! `account_disabled`, not 401: only a valid credential learns that the account is disabled.
 
 use crate::auth::tokens::{self, NewToken};
 use crate::domain::User;
@@ -64,20 +65,28 @@ pub fn live(
     if user.pk != credential.user_pk || credential.token.is_some_and(|(epoch, _)| epoch != user.token_epoch) {
         return Err(ApiError::Unauthorized);
     }
-    if credential.session.is_empty() {
+    let login = if credential.session.is_empty() {
         // Only 24 h tokens older than sessions (or imported) have none: the epoch is their check.
-        return if credential.token.is_some() { Ok((*user, None)) } else { Err(ApiError::Unauthorized) };
+        if credential.token.is_none() {
+            return Err(ApiError::Unauthorized);
+        }
+        None
+    } else {
+        let login = login.ok_or(ApiError::Unauthorized)?;
+        let open = login.id == credential.session
+            && login.ended_at.is_none()
+            && login.user_pk == user.pk
+            && login.epoch == user.token_epoch;
+        let listed = credential.token.is_none_or(|(_, hash)| login.tokens.iter().any(|(h, _)| h == hash));
+        if !(open && listed) {
+            return Err(ApiError::Unauthorized);
+        }
+        Some(login)
+    };
+    if user.disabled_at.is_some() {
+        return Err(ApiError::AccountDisabled);
     }
-    let login = login.ok_or(ApiError::Unauthorized)?;
-    let open = login.id == credential.session
-        && login.ended_at.is_none()
-        && login.user_pk == user.pk
-        && login.epoch == user.token_epoch;
-    let listed = credential.token.is_none_or(|(_, hash)| login.tokens.iter().any(|(h, _)| h == hash));
-    if !(open && listed) {
-        return Err(ApiError::Unauthorized);
-    }
-    Ok((*user, Some(login)))
+    Ok((*user, login))
 }
 
 /// The token the request carries and its unexpired record, before anything about the account

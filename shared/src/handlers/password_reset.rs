@@ -25,6 +25,11 @@ pub async fn handle(ctx: &Context, req: ApiRequest) -> ApiResult {
     let claim = Claim::phone(&phone);
     let pk = ctx.store.claim_owner(&claim).await?.ok_or(ApiError::NoAccount)?;
     let user = ctx.store.get_user(pk).await?.ok_or(ApiError::Contended)?;
+    // A reset is a login: a disabled account gets none, and no new password either (the write
+    // below is over the version read, so a disable meanwhile refuses it).
+    if user.disabled_at.is_some() {
+        return Err(ApiError::AccountDisabled);
+    }
     let hash = passwords::hash(password).await?;
     // Every older session ends (a new token epoch) and the one new session opens, with the
     // code's use, in one transaction that also holds the phone still to be this account's: had

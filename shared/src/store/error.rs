@@ -40,6 +40,9 @@ pub enum StoreError {
     /// The account a write belongs to was deleted (its tombstone written) meanwhile.
     #[error("owner account gone")]
     OwnerGone,
+    /// An operator disabled the account: no session may be opened for it.
+    #[error("account disabled")]
+    AccountDisabled,
     /// A concurrent change won a race the caller may simply retry.
     #[error("concurrent modification")]
     Contended,

@@ -191,14 +191,18 @@ impl Store {
         Ok(items)
     }
 
-    /// Opens a session for an existing account, with `linked` in the same transaction.
+    /// Opens a session for an existing account, with `linked` in the same transaction, only
+    /// while the account is not disabled (`AccountDisabled` otherwise, nothing written).
     pub async fn start_session(&self, g: &Grant, linked: &[LinkedWrite]) -> Result<(), StoreError> {
         let mut items = self.session_start_items(g)?;
         let linked_at = items.len();
-        items.extend(linked.iter().map(|l| l.item.clone()));
+        let mut linked_all = Vec::with_capacity(linked.len() + 1);
+        linked_all.push(self.account_enabled(g.user_pk)?);
+        linked_all.extend(linked.iter().cloned());
+        items.extend(linked_all.iter().map(|l| l.item.clone()));
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(r) => Err(super::refusal_of(linked, r.index.checked_sub(linked_at))),
+            Err(r) => Err(super::refusal_of(&linked_all, r.index.checked_sub(linked_at))),
         }
     }
 
@@ -252,7 +256,8 @@ impl Store {
         let epoch = ConditionCheck::builder()
             .table_name(&self.tables.users)
             .set_key(Some(key(user_id(session.user_pk))))
-            .condition_expression("token_epoch = :e")
+            // A disable between the read and this write refuses the rotation too.
+            .condition_expression("token_epoch = :e AND attribute_not_exists(disabled_at)")
             .expression_attribute_values(":e", n(session.epoch))
             .build()
             .map_err(build_err)?;

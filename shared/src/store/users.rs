@@ -122,6 +122,9 @@ impl User {
         if !self.avatar_objects.is_empty() {
             item.insert(AVATAR_OBJECTS.into(), AttributeValue::Ss(self.avatar_objects.clone()));
         }
+        if let Some(at) = self.disabled_at {
+            item.insert("disabled_at".into(), n(at));
+        }
         item
     }
 }
@@ -154,6 +157,7 @@ impl TryFrom<&Item> for User {
             token_epoch: a.n("token_epoch")?,
             version: a.n("version")?,
             claims: a.opt_ss("claims")?,
+            disabled_at: a.opt_n("disabled_at")?,
         })
     }
 }
@@ -380,6 +384,31 @@ impl Store {
             Ok(()) => Ok(next),
             Err(r) => Err(super::refusal_of(linked, r.index.checked_sub(linked_at))),
         }
+    }
+
+    /// Disables (`Some(when)`) or enables (`None`) the account as read, over its version (a
+    /// concurrent profile change is `Contended`, retried by the caller). Returns it as saved.
+    pub async fn set_disabled(&self, user: &User, disabled_at: Option<u64>) -> Result<User, StoreError> {
+        let next = User { disabled_at, ..user.clone() };
+        match self.transact(vec![self.put_user_versioned(&next)?]).await? {
+            Ok(()) => Ok(User { version: user.version + 1, ..next }),
+            Err(_) => Err(StoreError::Contended),
+        }
+    }
+
+    /// The condition every login's session write carries: the account is not disabled, checked
+    /// in the transaction that opens the session, so that no login can slip past a disable.
+    pub(crate) fn account_enabled(&self, pk: u64) -> Result<LinkedWrite, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.tables.users)
+            .set_key(Some(key(user_id(pk))))
+            .condition_expression("attribute_not_exists(disabled_at)")
+            .build()
+            .map_err(build_err)?;
+        Ok(LinkedWrite {
+            item: TransactWriteItem::builder().condition_check(check).build(),
+            refused: || StoreError::AccountDisabled,
+        })
     }
 
     /// Ends every session of the user at once: a new token epoch, in which no older 24 h token
